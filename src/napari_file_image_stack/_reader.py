@@ -1,0 +1,180 @@
+"""napari reader: dropped TIFF files become ``FileImageStack``s and lazy layers.
+
+No pixels are read up front: each layer shows a :class:`LazyTiffArray` of the
+file, and ``layer.metadata["file_image_stack"]`` holds a stack that is not
+loaded until the Patch preview widget needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .image_stack import FileImageStack, TiffHeader, is_tiff_name
+from .image_stack.lazy_view import LazyTiffArray, SharedPixels
+from .image_stack.metadata_axes import AxesGuess, axes_from_tiff_axes
+
+LayerData = tuple[Any, dict[str, Any], str]
+PathOrPaths = str | Sequence[str]
+
+METADATA_KEY = "file_image_stack"
+"""Key of ``layer.metadata`` that holds the layer's ``FileImageStack``."""
+
+MAX_SPLIT_CHANNELS = 8
+"""A C axis of at most this many channels is shown as one layer per channel."""
+
+_CHANNEL_COLORMAPS = ("magenta", "green", "cyan", "yellow", "blue", "red", "gray", "bop orange")
+
+
+def _as_list(path: PathOrPaths) -> list[str]:
+    return [str(path)] if isinstance(path, str | os.PathLike) else [str(p) for p in path]
+
+
+def tiff_files_in(path: str | os.PathLike[str]) -> list[Path]:
+    """The TIFF files a path stands for: itself, or those in a folder sorted by name."""
+    p = Path(path)
+    if p.is_dir():
+        return sorted(
+            (c for c in p.iterdir() if c.is_file() and is_tiff_name(c)), key=lambda c: c.name
+        )
+    return [p]
+
+
+def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[Any]] | None:
+    """Return the reader if every path is a TIFF name or a folder; never raises.
+
+    Parameters
+    ----------
+    path : str or list of str
+        What napari was asked to open.
+
+    Returns
+    -------
+    callable or None
+        :func:`read_paths`, or None for paths this plugin does not handle.
+    """
+    try:
+        paths = _as_list(path)
+        if paths and all(os.path.isdir(p) or is_tiff_name(p) for p in paths):
+            return read_paths
+    except Exception:
+        pass
+    return None
+
+
+def read_paths(path: PathOrPaths) -> list[Any]:
+    """Open TIFF files (or folders of them) as lazy layers carrying ``FileImageStack``s.
+
+    A bad file does not stop the others: it gets one napari notification that
+    names the file and the reason.
+
+    Parameters
+    ----------
+    path : str or list of str
+        Files or folders (npe2 passes this by keyword).
+
+    Returns
+    -------
+    list of LayerData
+        One tuple per layer; ``[(None,)]`` when nothing could be opened.
+    """
+    from napari.utils import progress
+    from napari.utils.notifications import show_warning
+
+    files: list[Path] = []
+    for p in _as_list(path):
+        found = tiff_files_in(p)
+        if not found:
+            show_warning(f"Cannot open {p}: the folder holds no TIFF files.")
+        files.extend(found)
+    layers: list[Any] = []
+    for file in progress(files, desc="Opening TIFF headers") if len(files) > 1 else files:
+        try:
+            layers.extend(layer_data_for_file(file))
+        except Exception as exc:  # one bad file must not stop a drop
+            message = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
+            show_warning(f"Cannot open {message}")
+    return layers or [(None,)]
+
+
+def guess_axes(header: TiffHeader) -> AxesGuess:
+    """Axes of a file from its metadata (see :mod:`.image_stack.metadata_axes`)."""
+    return axes_from_tiff_axes(header.tiff_axes, header.shape)
+
+
+def contrast_estimate(view: LazyTiffArray) -> tuple[float, float]:
+    """Contrast limits from a strided sample of the middle plane, so napari scans nothing."""
+    dtype = view.dtype
+    if dtype == np.uint8 or dtype == np.bool_:
+        return (0.0, 255.0) if dtype == np.uint8 else (0.0, 1.0)
+    key: list[Any] = [n // 2 for n in view.shape[:-2]]
+    step_y, step_x = (max(1, n // 256) for n in view.shape[-2:])
+    key += [slice(None, None, step_y), slice(None, None, step_x)]
+    sample = np.asarray(view[tuple(key)], dtype=np.float64)
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        return (0.0, 1.0)
+    lo, hi = float(finite.min()), float(finite.max())
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def layer_data_for_file(path: str | os.PathLike[str], axes: str | None = None) -> list[LayerData]:
+    """Layer data for one TIFF file, without reading its pixels (but for a contrast sample).
+
+    Parameters
+    ----------
+    path : str or Path
+        The TIFF file.
+    axes : str, optional
+        Axes to use instead of those from the metadata.
+
+    Returns
+    -------
+    list of LayerData
+        One Image layer, or one per channel for a C axis of up to 8 channels.
+    """
+    header = TiffHeader.read(path)
+    guess = guess_axes(header) if axes is None else AxesGuess(axes, "given", "given by the user")
+    stack = FileImageStack.from_header(header, guess.axes) if guess.axes else None
+    shared = SharedPixels(header)
+    name = header.path.name
+    labels = guess.axes or header.tiff_axes
+    scale = [header.scale.get(t, 1.0) for t in header.tiff_axes]
+    metadata: dict[str, Any] = {
+        METADATA_KEY: stack,
+        "axes": guess.axes,
+        "axes_source": guess.source,
+        "axes_reason": guess.reason,
+        "tiff_axes": header.tiff_axes,
+        "source_path": str(header.path),
+        "lazy_pixels": shared,
+    }
+    c_axis = labels.index("C") if guess.axes and "C" in labels else None
+    if c_axis is None or header.shape[c_axis] > MAX_SPLIT_CHANNELS:
+        view = LazyTiffArray(shared)
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "metadata": metadata,
+            "axis_labels": tuple(labels),
+            "scale": scale,
+            "contrast_limits": contrast_estimate(view),
+        }
+        return [(view, kwargs, "image")]
+    layers: list[LayerData] = []
+    for c in range(header.shape[c_axis]):
+        view = LazyTiffArray(shared, fixed_axis=c_axis, fixed_index=c)
+        channel_kwargs: dict[str, Any] = {
+            "name": f"{name} [C{c}]",
+            "metadata": {**metadata, "channel": c},
+            "axis_labels": tuple(labels.replace("C", "")),
+            "scale": [s for i, s in enumerate(scale) if i != c_axis],
+            "contrast_limits": contrast_estimate(view),
+            "colormap": _CHANNEL_COLORMAPS[c % len(_CHANNEL_COLORMAPS)],
+            "blending": "translucent_no_depth" if c == 0 else "additive",
+        }
+        layers.append((view, channel_kwargs, "image"))
+    return layers

@@ -1,0 +1,28 @@
+"""The headless library: axes, ``FileImageStack``, TIFF access, patches, multi-file sets.
+
+Nothing here imports napari, Qt or magicgui, so it runs in a training script on
+a cluster.
+"""
+
+from .axes import ALLOWED_AXES, AxesLayout, check_axes, check_axes_letters, reshaped_data_shape
+from .errors import ImageFileError, NotLoadedError, StaleFileError
+from .file_image_stack import FileImageStack, ReadFunc
+from .pixel_sources import PixelSource
+from .tiff_file import TiffHeader, is_tiff_name, read_tiff
+
+__all__ = [
+    "ALLOWED_AXES",
+    "AxesLayout",
+    "FileImageStack",
+    "ImageFileError",
+    "NotLoadedError",
+    "PixelSource",
+    "ReadFunc",
+    "StaleFileError",
+    "TiffHeader",
+    "check_axes",
+    "check_axes_letters",
+    "is_tiff_name",
+    "read_tiff",
+    "reshaped_data_shape",
+]

@@ -1,0 +1,401 @@
+"""Pixel sources: reach boxes of a file's pixels without holding the whole file.
+
+Every source shows the data in the file's own axes and dtype and answers
+``read_box(starts, stops)`` with the pixels of that box. ``FileImageStack``
+and the lazy napari view are both built on them.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ImageFileError
+
+
+@runtime_checkable
+class PixelSource(Protocol):
+    """Array-like access to a file's pixels in the file's axes and dtype."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the stored data."""
+        ...
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """Dtype of the stored data (native byte order)."""
+        ...
+
+    @property
+    def owned_nbytes(self) -> int:
+        """Bytes of process memory this source holds (not counting the page cache)."""
+        ...
+
+    def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        """Pixels of the box ``[starts, stops)``; may be a view, copy before keeping it."""
+        ...
+
+    def close(self) -> None:
+        """Release memory, mappings and file handles."""
+        ...
+
+
+def _box_slices(starts: Sequence[int], stops: Sequence[int]) -> tuple[slice, ...]:
+    return tuple(slice(int(a), int(b)) for a, b in zip(starts, stops, strict=True))
+
+
+class InMemoryPixels:
+    """Pixels held in memory as a numpy array (custom readers, whole-file fallback).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The data, in the file's axes.
+    """
+
+    def __init__(self, array: NDArray[Any]) -> None:
+        self._array: NDArray[Any] | None = array
+
+    @property
+    def _data(self) -> NDArray[Any]:
+        if self._array is None:
+            raise ValueError("These pixels were closed.")
+        return self._array
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._data.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._data.dtype
+
+    @property
+    def owned_nbytes(self) -> int:
+        return 0 if self._array is None else int(self._array.nbytes)
+
+    def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        return self._data[_box_slices(starts, stops)]
+
+    def close(self) -> None:
+        self._array = None
+
+
+class MappedPixels:
+    """Uncompressed contiguous pixels, memory-mapped read-only.
+
+    The mapping is advised ``MADV_RANDOM`` so that a cold patch reads only the
+    pages it touches instead of the kernel's read-ahead window around each.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    offset : int
+        Byte offset of the first pixel.
+    shape : tuple of int
+        Shape of the stored data.
+    file_dtype : numpy.dtype
+        Dtype with the file's byte order.
+    """
+
+    def __init__(
+        self, path: Path, offset: int, shape: tuple[int, ...], file_dtype: np.dtype[Any]
+    ) -> None:
+        self._shape = tuple(shape)
+        self._dtype = file_dtype.newbyteorder("=")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * file_dtype.itemsize
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if nbytes == 0:
+                self._mmap: mmap.mmap | None = None
+                self._array: NDArray[Any] | None = np.zeros(shape, file_dtype)
+            else:
+                self._mmap = mmap.mmap(fd, offset + nbytes, access=mmap.ACCESS_READ)
+                if hasattr(mmap, "MADV_RANDOM"):
+                    self._mmap.madvise(mmap.MADV_RANDOM)
+                self._array = np.frombuffer(
+                    self._mmap, dtype=file_dtype, count=nbytes // file_dtype.itemsize, offset=offset
+                ).reshape(shape)
+        finally:
+            # mmap keeps its own duplicate of the descriptor.
+            os.close(fd)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._dtype
+
+    @property
+    def owned_nbytes(self) -> int:
+        return 0
+
+    @property
+    def array(self) -> NDArray[Any]:
+        """The whole mapped array (read-only, lazily paged in)."""
+        if self._array is None:
+            raise ValueError("This mapping was closed.")
+        return self._array
+
+    def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        return self.array[_box_slices(starts, stops)]
+
+    def close(self) -> None:
+        self._array = None
+        if self._mmap is not None:
+            try:
+                self._mmap.close()
+            except BufferError:
+                # A view is still alive elsewhere; the mapping goes with it.
+                pass
+            self._mmap = None
+
+
+DecodeFunc = Callable[..., tuple[Any, tuple[int, ...], tuple[int, ...]]]
+
+
+@dataclass(frozen=True)
+class ChunkGrid:
+    """Where the compressed/tiled segments of every page of a TIFF series lie.
+
+    Parameters
+    ----------
+    lead_shape : tuple of int
+        Shape of the series' page dimensions (everything before a page).
+    page_axes : str
+        tifffile axes of one page, e.g. ``"YX"``, ``"YXS"`` (interleaved
+        samples) or ``"SYX"`` (planar samples).
+    page_shape : tuple of int
+        Shape of one page in ``page_axes`` order.
+    segment_length, segment_width : int
+        Rows and columns of one segment (a tile, or a strip of full width).
+    offsets, bytecounts : numpy.ndarray
+        ``(n_pages, n_segments)`` byte offsets and sizes of the segments.
+    decode : callable
+        tifffile's segment decoder of the series' key page.
+    """
+
+    lead_shape: tuple[int, ...]
+    page_axes: str
+    page_shape: tuple[int, ...]
+    segment_length: int
+    segment_width: int
+    offsets: NDArray[np.int64]
+    bytecounts: NDArray[np.int64]
+    decode: DecodeFunc
+
+    @property
+    def height(self) -> int:
+        return self.page_shape[self.page_axes.index("Y")]
+
+    @property
+    def width(self) -> int:
+        return self.page_shape[self.page_axes.index("X")]
+
+    @property
+    def segments_down(self) -> int:
+        return -(-self.height // self.segment_length)
+
+    @property
+    def segments_across(self) -> int:
+        return -(-self.width // self.segment_width)
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _decode_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tiff-decode"
+            )
+        return _pool
+
+
+# Below this many segments a thread pool costs more than it saves.
+_PARALLEL_MIN_SEGMENTS = 4
+
+
+class ChunkedPixels:
+    """Tiled or compressed pixels: reads and decodes only the segments a box touches.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    grid : ChunkGrid
+        Segment layout learned from the header.
+    dtype : numpy.dtype
+        Dtype of the decoded data.
+    """
+
+    def __init__(self, path: Path, grid: ChunkGrid, dtype: np.dtype[Any]) -> None:
+        self._path = Path(path)
+        self._grid = grid
+        self._dtype = np.dtype(dtype)
+        self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (*self._grid.lead_shape, *self._grid.page_shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._dtype
+
+    @property
+    def owned_nbytes(self) -> int:
+        return 0
+
+    def _segment(self, page: int, index: int) -> tuple[NDArray[Any] | None, tuple[int, ...]]:
+        if self._fd is None:
+            raise ValueError(f"{self._path} was closed.")
+        count = int(self._grid.bytecounts[page, index])
+        if count == 0:
+            return None, ()
+        data = os.pread(self._fd, count, int(self._grid.offsets[page, index]))
+        if len(data) != count:
+            raise ImageFileError(f"{self._path}: file ends inside pixel data (truncated?).")
+        try:
+            segment, position, _ = self._grid.decode(data, index)
+        except Exception as exc:
+            raise ImageFileError(f"{self._path}: cannot decode pixel data: {exc}") from exc
+        return segment, position
+
+    def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        grid = self._grid
+        n_lead = len(grid.lead_shape)
+        out = np.zeros([int(b) - int(a) for a, b in zip(starts, stops, strict=True)], self._dtype)
+        if out.size == 0:
+            return out
+        page_starts = [int(v) for v in starts[n_lead:]]
+        page_stops = [int(v) for v in stops[n_lead:]]
+        ax = grid.page_axes
+        y0, y1 = page_starts[ax.index("Y")], page_stops[ax.index("Y")]
+        x0, x1 = page_starts[ax.index("X")], page_stops[ax.index("X")]
+        planar = ax.startswith("S")
+        sp_range = range(page_starts[0], page_stops[0]) if planar else range(1)
+        rows = range(y0 // grid.segment_length, (y1 - 1) // grid.segment_length + 1)
+        cols = range(x0 // grid.segment_width, (x1 - 1) // grid.segment_width + 1)
+        lead_box = [
+            range(int(a), int(b)) for a, b in zip(starts[:n_lead], stops[:n_lead], strict=True)
+        ]
+        jobs: list[tuple[tuple[int, ...], int, int]] = []
+        for lead_idx in np.ndindex(*[len(r) for r in lead_box]):
+            page = (
+                int(
+                    np.ravel_multi_index(
+                        tuple(r[i] for r, i in zip(lead_box, lead_idx, strict=True)),
+                        grid.lead_shape,
+                    )
+                )
+                if n_lead
+                else 0
+            )
+            for sp in sp_range:
+                for row in rows:
+                    for col in cols:
+                        seg_index = (sp * grid.segments_down + row) * grid.segments_across + col
+                        jobs.append((tuple(lead_idx), page, seg_index))
+
+        def place(job: tuple[tuple[int, ...], int, int]) -> None:
+            lead_idx, page, seg_index = job
+            segment, position = self._segment(page, seg_index)
+            if segment is None:
+                return
+            # position: (planar sample, depth, row, col, interleaved sample)
+            sp, _, top, left, _ = position
+            seg = segment[0]  # (rows, cols, interleaved samples)
+            r0, r1 = max(y0, top), min(y1, top + seg.shape[0])
+            c0, c1 = max(x0, left), min(x1, left + seg.shape[1])
+            if r0 >= r1 or c0 >= c1:
+                return
+            piece = seg[r0 - top : r1 - top, c0 - left : c1 - left]
+            target: list[Any] = list(lead_idx)
+            for axis in ax:
+                if axis == "S" and planar:
+                    target.append(sp - page_starts[0])
+                elif axis == "Y":
+                    target.append(slice(r0 - y0, r1 - y0))
+                elif axis == "X":
+                    target.append(slice(c0 - x0, c1 - x0))
+                else:  # interleaved samples
+                    s_axis = ax.index("S")
+                    target.append(slice(None))
+                    piece = piece[:, :, page_starts[s_axis] : page_stops[s_axis]]
+            if ax == "YX" or planar:
+                piece = piece[:, :, 0]
+            out[tuple(target)] = piece
+
+        if len(jobs) >= _PARALLEL_MIN_SEGMENTS:
+            list(_decode_pool().map(place, jobs))
+        else:
+            for job in jobs:
+                place(job)
+        return out
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class ZarrPixels:
+    """Pixels through tifffile's zarr store, for layouts ``ChunkedPixels`` does not cover.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import tifffile
+        import zarr  # only this path needs zarr
+
+        self._tif: Any = tifffile.TiffFile(path)
+        try:
+            self._store = self._tif.series[0].aszarr()
+            self._array: Any = zarr.open(self._store, mode="r")
+        except Exception:
+            self._tif.close()
+            raise
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._array.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(self._array.dtype)
+
+    @property
+    def owned_nbytes(self) -> int:
+        return 0
+
+    def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        if self._tif is None:
+            raise ValueError("These pixels were closed.")
+        return np.asarray(self._array[_box_slices(starts, stops)])
+
+    def close(self) -> None:
+        if self._tif is not None:
+            self._store.close()
+            self._tif.close()
+            self._tif = None

@@ -1,0 +1,70 @@
+"""Property-based: extract_patch equals a plain-numpy model over random axes, shapes and boxes."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import model_patch
+from napari_file_image_stack import FileImageStack
+from napari_file_image_stack.image_stack import reshaped_data_shape
+
+
+@st.composite
+def stored_data(draw):
+    optional = draw(st.lists(st.sampled_from("STCZ"), unique=True, max_size=4))
+    letters = [*optional, "Y", "X"]
+    axes = "".join(draw(st.permutations(letters)))
+    shape = tuple(draw(st.integers(1, 9 if a in "YX" else 3)) for a in axes)
+    return axes, shape
+
+
+@st.composite
+def cases(draw):
+    axes, shape = draw(stored_data())
+    sizes = dict(zip(axes, shape, strict=True))
+    n_samples = sizes.get("S", 1) * sizes.get("T", 1)
+    n_c = sizes.get("C", 1)
+    spatial = [a for a in "ZYX" if a in axes]
+    coords = tuple(draw(st.integers(-6, sizes[a] + 3)) for a in spatial)
+    size = tuple(draw(st.integers(1, 8)) for _ in spatial)
+    sample = draw(st.integers(0, n_samples - 1))
+    channels = draw(st.none() | st.lists(st.integers(0, n_c - 1), min_size=1, max_size=4))
+    layout = draw(st.sampled_from(["contiguous", "tiled"]))
+    return axes, shape, sample, channels, coords, size, layout
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_extract_patch_matches_numpy_model(case) -> None:
+    axes, shape, sample, channels, coords, size, layout = case
+    data = (np.arange(int(np.prod(shape))).reshape(shape) * 13 % 1000).astype(np.uint16)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "case.tif"
+        kwargs = {"tile": (16, 16), "compression": "zlib"} if layout == "tiled" else {}
+        # photometric minisblack + no metadata inference: the file's shape is ours as given
+        tifffile.imwrite(path, data, photometric="minisblack", **kwargs)
+        stored = tifffile.imread(path)
+        assert stored.size == data.size
+        if stored.shape == shape:
+            stack = FileImageStack.from_tiff(path, axes)
+        else:  # tifffile squeezed a size-1 axis: read through a custom read_func instead
+            stack = FileImageStack(
+                path,
+                axes,
+                reshaped_data_shape(axes, shape),
+                np.uint16,
+                lambda p, shape: tifffile.imread(p).reshape(shape),
+                read_kwargs={"shape": shape},
+            )
+        stack.load()
+        got = stack.extract_patch(sample, channels, coords, size)
+        stack.close()
+    expected = model_patch(data, axes, sample, channels, coords, size)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
