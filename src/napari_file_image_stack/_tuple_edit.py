@@ -1,0 +1,72 @@
+"""A row of integer spin boxes whose number of entries can change (Z appears and goes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from magicgui.widgets import Container, SpinBox
+
+
+class IntTupleEdit(Container):
+    """Integers in a row, one per named axis; ``.value`` is a tuple.
+
+    Parameters
+    ----------
+    axes : str
+        One letter per entry, shown as the spin boxes' tooltips (e.g. ``"ZYX"``).
+    value : sequence of int
+        Starting values.
+    minimum, maximum : int
+        Bounds of every entry.
+    **kwargs
+        Passed to ``magicgui.widgets.Container`` (``name``, ``label``...).
+    """
+
+    def __init__(
+        self,
+        axes: str,
+        value: Sequence[int],
+        minimum: int = -(2**30),
+        maximum: int = 2**30,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(layout="horizontal", labels=False, **kwargs)  # type: ignore[arg-type]
+        self.margins = (0, 0, 0, 0)
+        self._minimum, self._maximum = minimum, maximum
+        self.set_axes(axes, value)
+
+    @property
+    def axes(self) -> str:
+        """Letters of the entries."""
+        return self._axes
+
+    def set_axes(self, axes: str, value: Sequence[int]) -> None:
+        """Change the entries to one per letter of ``axes`` with ``value``."""
+        self._axes = axes
+        with self.changed.blocked():
+            self.clear()
+            for letter, v in zip(axes, value, strict=True):
+                box = SpinBox(
+                    value=int(v), min=self._minimum, max=self._maximum, tooltip=letter, name=letter
+                )
+                self.append(box)
+                box.changed.connect(lambda *_: self.changed.emit(self))
+        self.changed.emit(self)
+
+    @property
+    def value(self) -> tuple[int, ...]:
+        """The entries as a tuple of int."""
+        return tuple(int(w.value) for w in self)
+
+    @value.setter
+    def value(self, value: Sequence[int]) -> None:
+        if len(value) != len(self._axes):
+            raise ValueError(
+                f"Need {len(self._axes)} values for {self._axes!r}, got {tuple(value)}."
+            )
+        if tuple(int(v) for v in value) == self.value:
+            return
+        with self.changed.blocked():
+            for box, v in zip(self, value, strict=True):
+                box.value = int(v)
+        self.changed.emit(self)

@@ -1,0 +1,616 @@
+"""Patch preview: choose axes, sample, channels and a patch box; see the patches as layers.
+
+The widget is a view over the library: stacks come from the reader (in
+``layer.metadata["file_image_stack"]``), loading goes through a
+:class:`StackPool` that keeps at most ``max_loaded`` files loaded, and patches
+come from ``FileImageStack.extract_patch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    Label,
+    LineEdit,
+    PushButton,
+    Select,
+    SpinBox,
+)
+from numpy.typing import NDArray
+
+from ._reader import METADATA_KEY
+from ._tuple_edit import IntTupleEdit
+from .image_stack import AxesLayout, FileImageStack, check_axes
+from .image_stack.lazy_view import SharedPixels
+from .image_stack.sampling import random_boxes
+from .image_stack.stack_pool import StackPool
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image, Layer, Shapes
+
+DEFAULT_PATCH = 64
+
+
+@dataclass
+class OpenedFile:
+    """What the widget knows of one file: its layers, stack, preview layers and box."""
+
+    key: str
+    title: str
+    shape: tuple[int, ...]
+    layers: list[Image] = field(default_factory=list)
+    stack: FileImageStack | None = None
+    lazy: SharedPixels | None = None
+    previews: list[Layer] = field(default_factory=list)
+    box_layer: Shapes | None = None
+
+    @property
+    def layout(self) -> AxesLayout | None:
+        return AxesLayout(self.stack.axes, self.shape) if self.stack is not None else None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.layers[0].metadata if self.layers else {}
+
+
+def default_axes(array_shape: tuple[int, ...], rgb: bool) -> str:
+    """Axes guessed for a plain array from another reader."""
+    if rgb:
+        return "YXC"
+    return {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TCZYX", 6: "STCZYX"}.get(len(array_shape), "")
+
+
+class PatchPreviewWidget(Container):
+    """Dock widget: pick a file, its axes, a sample, channels and a patch box; extract patches.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer to work in.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self.viewer = viewer
+        self.pool = StackPool(max_loaded=2)
+        self._files: dict[str, OpenedFile] = {}
+        self._syncing = False
+
+        self.stack_layer = ComboBox(
+            name="stack_layer", label="file", choices=self._layer_choices, nullable=True
+        )
+        self.axes = LineEdit(
+            name="axes", label="axes", tooltip="Letters from STCZYX, one per dimension"
+        )
+        self.axes_info = Label(name="axes_info", label="")
+        self.confirm_axes = PushButton(
+            name="confirm_axes", text="Confirm guessed axes", visible=False
+        )
+        self.sample = SpinBox(name="sample", label="sample", min=0, max=0)
+        self.sample_info = Label(name="sample_info", label="")
+        # Callable choices survive napari's reset_choices() on every layer change.
+        self.channels = Select(name="channels", label="channels", choices=self._channel_choices)
+        self.patch_start = IntTupleEdit("YX", (0, 0), name="patch_start", label="patch start (Z)YX")
+        self.patch_size = IntTupleEdit(
+            "YX",
+            (DEFAULT_PATCH, DEFAULT_PATCH),
+            minimum=1,
+            name="patch_size",
+            label="patch size (Z)YX",
+        )
+        self.extract = PushButton(name="extract", text="Extract patch")
+        self.keep_previews = CheckBox(
+            name="keep_previews", text="keep previous previews", value=False
+        )
+        self.n_random = SpinBox(name="n_random", label="random patches", min=1, max=512, value=8)
+        self.random_patches = PushButton(name="random_patches", text="Extract random patches")
+        self.files_info = Label(name="files_info", label="loaded files")
+        self.max_loaded = SpinBox(
+            name="max_loaded", label="max loaded", min=1, max=64, value=self.pool.max_loaded
+        )
+        self.close_unused = PushButton(name="close_unused", text="Close unused files")
+        self.extend(
+            [
+                self.stack_layer,
+                self.axes,
+                self.axes_info,
+                self.confirm_axes,
+                self.sample,
+                self.sample_info,
+                self.channels,
+                self.patch_start,
+                self.patch_size,
+                self.extract,
+                self.keep_previews,
+                self.n_random,
+                self.random_patches,
+                self.files_info,
+                self.max_loaded,
+                self.close_unused,
+            ]
+        )
+        self.stack_layer.changed.connect(self._on_file_changed)
+        self.axes.changed.connect(self._on_axes_typed)
+        self.confirm_axes.changed.connect(self._on_confirm_axes)
+        self.sample.changed.connect(self._on_sample_changed)
+        self.patch_start.changed.connect(self._on_box_fields_changed)
+        self.patch_size.changed.connect(self._on_box_fields_changed)
+        self.extract.changed.connect(self.extract_patch)
+        self.random_patches.changed.connect(self.extract_random_patches)
+        self.max_loaded.changed.connect(self._on_max_loaded)
+        self.close_unused.changed.connect(self._on_close_unused)
+        viewer.layers.events.inserted.connect(self._on_layers_changed)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+        viewer.layers.selection.events.active.connect(self._on_active_layer)
+        self._on_layers_changed()
+
+    # ----------------------------------------------------------------- files
+    def _is_candidate(self, layer: Layer) -> bool:
+        from napari.layers import Image
+
+        if not isinstance(layer, Image) or layer.metadata.get("patch_preview"):
+            return False
+        return METADATA_KEY in layer.metadata or isinstance(layer.data, np.ndarray)
+
+    def _layer_choices(self, _widget: Any = None) -> list[tuple[str, Image]]:
+        return [(layer.name, layer) for layer in self.viewer.layers if self._is_candidate(layer)]
+
+    def _file_of(self, layer: Image) -> OpenedFile:
+        key = layer.metadata.get("source_path") or f"layer:{id(layer)}"
+        entry = self._files.get(key)
+        if entry is None:
+            if METADATA_KEY in layer.metadata:
+                lazy = layer.metadata.get("lazy_pixels")
+                shape = lazy.header.shape if lazy is not None else tuple(layer.data.shape)
+                title = str(layer.metadata.get("source_path", layer.name)).rsplit("/", 1)[-1]
+                entry = OpenedFile(key, title, shape, stack=layer.metadata[METADATA_KEY], lazy=lazy)
+            else:
+                shape = tuple(layer.data.shape)
+                entry = OpenedFile(key, layer.name, shape)
+                axes = default_axes(shape, bool(layer.rgb))
+                if axes:
+                    entry.stack = FileImageStack.from_array(
+                        np.asarray(layer.data), axes, layer.name
+                    )
+                layer.metadata.update(
+                    {METADATA_KEY: entry.stack, "axes": axes or None, "axes_source": "guessed"}
+                )
+            self._files[key] = entry
+            if entry.stack is not None:
+                self.pool.add(entry.stack)
+        if all(existing is not layer for existing in entry.layers):
+            entry.layers.append(layer)
+        return entry
+
+    def _channel_choices(self, _widget: Any = None) -> list[int]:
+        entry = self.current
+        layout = entry.layout if entry is not None else None
+        return list(range(layout.n_channels)) if layout is not None else [0]
+
+    @property
+    def current(self) -> OpenedFile | None:
+        """The file chosen in ``stack_layer``."""
+        layer = self.stack_layer.value
+        return self._file_of(layer) if layer is not None else None
+
+    def _on_layers_changed(self, event: Any = None) -> None:
+        self.stack_layer.reset_choices()
+        new = getattr(event, "value", None)
+        if new is not None and self._is_candidate(new):
+            self._file_of(new)
+            self.stack_layer.value = new
+        elif self.stack_layer.value is None and self.stack_layer.choices:
+            self.stack_layer.value = self.stack_layer.choices[0]
+        self._refresh_files_info()
+
+    def _on_active_layer(self, event: Any = None) -> None:
+        layer = self.viewer.layers.selection.active
+        if layer is not None and self._is_candidate(layer) and layer is not self.stack_layer.value:
+            self.stack_layer.value = layer
+
+    def _on_layer_removed(self, event: Any) -> None:
+        layer = event.value
+        for key, entry in list(self._files.items()):
+            if layer is entry.box_layer:
+                entry.box_layer = None
+            entry.previews = [p for p in entry.previews if p is not layer]
+            entry.layers = [x for x in entry.layers if x is not layer]
+            if not entry.layers:
+                self._forget(key)
+        self.stack_layer.reset_choices()
+        self._refresh_files_info()
+
+    def _forget(self, key: str) -> None:
+        """Close and drop a file none of whose layers is left."""
+        entry = self._files.pop(key)
+        if entry.stack is not None:
+            self.pool.remove(entry.stack)
+        if entry.lazy is not None:
+            entry.lazy.close()
+        for layer in [*entry.previews, entry.box_layer]:
+            if layer is not None and layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+
+    def _on_file_changed(self, layer: Image | None = None) -> None:
+        entry = self.current
+        if entry is None:
+            self.axes_info.value = "Open a TIFF file (drag it onto napari)."
+            return
+        with self.axes.changed.blocked():
+            self.axes.value = entry.stack.axes if entry.stack is not None else ""
+        self._show_axes_state(entry)
+        self._refresh_controls()
+
+    # ------------------------------------------------------------------ axes
+    def _show_axes_state(self, entry: OpenedFile, problem: str = "") -> None:
+        source = entry.metadata.get("axes_source", "given")
+        if problem:
+            text = f"⚠ {problem}"
+        elif entry.stack is None:
+            reason = entry.metadata.get("axes_reason", "")
+            text = f"⚠ Set the axes: shape {entry.shape}. {reason}".strip()
+        else:
+            layout = entry.layout
+            assert layout is not None
+            text = layout.describe()
+            if source == "guessed":
+                text = (
+                    f"Guessed axes, please check: {text}. {entry.metadata.get('axes_reason', '')}"
+                )
+        self.axes_info.value = text
+        self.confirm_axes.visible = source == "guessed" and entry.stack is not None and not problem
+
+    def _on_axes_typed(self, text: str) -> None:
+        entry = self.current
+        if entry is None:
+            return
+        axes = text.strip().upper()
+        try:
+            check_axes(axes, entry.shape)
+        except ValueError as exc:
+            self._show_axes_state(entry, problem=str(exc))
+            return
+        if entry.stack is not None and axes == entry.stack.axes:
+            self._show_axes_state(entry)
+            return
+        self.set_axes(axes)
+
+    def set_axes(self, axes: str) -> None:
+        """Rebuild the current file's stack with ``axes`` (valid for its shape)."""
+        entry = self.current
+        if entry is None:
+            return
+        if entry.lazy is not None:
+            stack = FileImageStack.from_header(entry.lazy.header, axes)
+        else:
+            stack = FileImageStack.from_array(np.asarray(entry.layers[0].data), axes, entry.title)
+        if entry.stack is not None:
+            self.pool.remove(entry.stack)
+        entry.stack = self.pool.add(stack)
+        for layer in entry.layers:
+            layer.metadata.update({METADATA_KEY: stack, "axes": axes, "axes_source": "given"})
+        with self.axes.changed.blocked():
+            self.axes.value = axes
+        self._show_axes_state(entry)
+        self._refresh_controls()
+        self._refresh_files_info()
+
+    def _on_confirm_axes(self) -> None:
+        entry = self.current
+        if entry is not None and entry.stack is not None:
+            for layer in entry.layers:
+                layer.metadata["axes_source"] = "given"
+            self._show_axes_state(entry)
+
+    # -------------------------------------------------------------- controls
+    def _refresh_controls(self) -> None:
+        entry = self.current
+        layout = entry.layout if entry is not None else None
+        enabled = layout is not None
+        for w in (self.sample, self.channels, self.patch_start, self.patch_size, self.extract):
+            w.enabled = enabled
+        self.random_patches.enabled = enabled
+        if layout is None or entry is None:
+            return
+        self.sample.max = layout.n_samples - 1
+        self.channels.reset_choices()
+        self.channels.value = list(range(layout.n_channels))
+        axes = layout.spatial_axes
+        if self.patch_size.axes != axes:
+            size = tuple(
+                min(DEFAULT_PATCH, n) if a != "Z" else min(8, n)
+                for a, n in zip(axes, layout.spatial_shape, strict=True)
+            )
+            with self.patch_size.changed.blocked(), self.patch_start.changed.blocked():
+                self.patch_size.set_axes(axes, size)
+                self.patch_start.set_axes(axes, (0,) * len(axes))
+        self._on_sample_changed()
+        self._draw_box()
+
+    def _on_sample_changed(self, *_: Any) -> None:
+        entry = self.current
+        layout = entry.layout if entry is not None else None
+        if layout is None:
+            self.sample_info.value = ""
+            return
+        s, t = layout.sample_to_st(min(self.sample.value, layout.n_samples - 1))
+        self.sample_info.value = f"S index {s} of {layout.n_s}, T index {t} of {layout.n_t}"
+        self._show_plane()
+
+    def _spatial_layer_axes(self, entry: OpenedFile, layer: Layer) -> dict[str, int]:
+        """Positions of the S/T/Z/Y/X axes of ``entry``'s stack in ``layer``."""
+        assert entry.stack is not None
+        axes = entry.stack.axes
+        if layer.ndim != len(axes):  # channel-split layer: C removed
+            axes = axes.replace("C", "")
+        return {a: i for i, a in enumerate(axes) if layer.ndim == len(axes)}
+
+    def _show_plane(self) -> None:
+        """Move the viewer to the chosen sample and the middle of the box in Z."""
+        entry = self.current
+        if entry is None or entry.stack is None or not entry.layers:
+            return
+        layout = entry.layout
+        assert layout is not None
+        layer = entry.layers[0]
+        positions = self._spatial_layer_axes(entry, layer)
+        s, t = layout.sample_to_st(min(self.sample.value, layout.n_samples - 1))
+        wanted = {"S": s, "T": t}
+        if "Z" in layout.spatial_axes:
+            z0, dz = self.patch_start.value[0], self.patch_size.value[0]
+            wanted["Z"] = int(np.clip(z0 + dz // 2, 0, layout.spatial_shape[0] - 1))
+        offset = self.viewer.dims.ndim - layer.ndim
+        for letter, index in wanted.items():
+            if letter in positions:
+                axis = positions[letter]
+                world = layer.translate[axis] + index * layer.scale[axis]
+                self.viewer.dims.set_point(offset + axis, world)
+
+    # -------------------------------------------------------------- the box
+    def _yx_transform(self, entry: OpenedFile) -> tuple[NDArray[Any], NDArray[Any]]:
+        layer = entry.layers[0]
+        return np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
+
+    def _draw_box(self) -> None:
+        entry = self.current
+        if entry is None or entry.stack is None or not entry.layers:
+            return
+        y0, x0 = self.patch_start.value[-2:]
+        dy, dx = self.patch_size.value[-2:]
+        rect = np.array(
+            [
+                [y0 - 0.5, x0 - 0.5],
+                [y0 - 0.5, x0 + dx - 0.5],
+                [y0 + dy - 0.5, x0 + dx - 0.5],
+                [y0 + dy - 0.5, x0 - 0.5],
+            ]
+        )
+        self._syncing = True
+        try:
+            if entry.box_layer is None or entry.box_layer not in self.viewer.layers:
+                scale, translate = self._yx_transform(entry)
+                entry.box_layer = self.viewer.add_shapes(
+                    [rect],
+                    shape_type="rectangle",
+                    name=f"patch box [{entry.title}]",
+                    edge_color="yellow",
+                    face_color="transparent",
+                    edge_width=max(1.0, 0.01 * float(max(entry.shape[-2:]))),
+                    scale=scale,
+                    translate=translate,
+                    metadata={"patch_preview": True},
+                )
+                entry.box_layer.events.data.connect(self._on_box_drawn)
+            else:
+                entry.box_layer.data = [rect]
+            top = len(self.viewer.layers) - 1
+            index = self.viewer.layers.index(entry.box_layer)
+            if index != top:
+                self.viewer.layers.move(index, top + 1)
+        finally:
+            self._syncing = False
+
+    def _on_box_fields_changed(self, *_: Any) -> None:
+        if not self._syncing:
+            self._draw_box()
+            self._show_plane()
+
+    def _on_box_drawn(self, event: Any = None) -> None:
+        if self._syncing:
+            return
+        entry = self.current
+        if entry is None or entry.box_layer is None or len(entry.box_layer.data) == 0:
+            return
+        corners = np.asarray(entry.box_layer.data[-1])[:, -2:]
+        lo, hi = corners.min(axis=0), corners.max(axis=0)
+        start = [round(v + 0.5) for v in lo]
+        size = [max(1, round(v)) for v in hi - lo]
+        self._syncing = True
+        try:
+            self.patch_start.value = (*self.patch_start.value[:-2], *start)
+            self.patch_size.value = (*self.patch_size.value[:-2], *size)
+        finally:
+            self._syncing = False
+
+    # ------------------------------------------------------------ patches
+    def _request(
+        self,
+    ) -> tuple[OpenedFile, int, list[int], tuple[int, ...], tuple[int, ...]] | None:
+        entry = self.current
+        if entry is None or entry.stack is None:
+            from napari.utils.notifications import show_warning
+
+            show_warning("Choose a file with valid axes first.")
+            return None
+        channels = sorted(int(c) for c in self.channels.value) or list(
+            range(entry.stack.data_shape[1])
+        )
+        return (
+            entry,
+            int(self.sample.value),
+            channels,
+            self.patch_start.value,
+            self.patch_size.value,
+        )
+
+    def _run(self, entry: OpenedFile, work: Any, done: Any) -> None:
+        """Run ``work`` (loading if needed) off the GUI thread when the file is not loaded yet."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        def failed(exc: Exception) -> None:
+            show_error(f"{entry.title}: {exc}")
+
+        assert entry.stack is not None
+        if entry.stack.is_loaded:
+            try:
+                result = work()
+            except Exception as exc:
+                failed(exc)
+                return
+            done(result)
+            return
+        worker = create_worker(work, _progress={"desc": f"Loading {entry.title}"})
+        worker.returned.connect(done)
+        worker.errored.connect(failed)
+        worker.start()
+
+    def extract_patch(self) -> None:
+        """Extract the patch of the current controls and show it as new layers."""
+        request = self._request()
+        if request is None:
+            return
+        entry, sample, channels, start, size = request
+        stack = entry.stack
+        assert stack is not None
+
+        def work() -> NDArray[np.float32]:
+            return self.pool.extract_patch(stack, sample, channels, start, size)
+
+        self._run(
+            entry, work, lambda patch: self._show_patch(entry, sample, channels, start, size, patch)
+        )
+
+    def _preview_placement(
+        self, entry: OpenedFile, start: tuple[int, ...]
+    ) -> tuple[list[float], list[float]]:
+        layer = entry.layers[0]
+        n = len(start)
+        scale = list(layer.scale[-n:])
+        translate = [
+            float(t) + s0 * sc for t, s0, sc in zip(layer.translate[-n:], start, scale, strict=True)
+        ]
+        return scale, translate
+
+    def _show_patch(
+        self,
+        entry: OpenedFile,
+        sample: int,
+        channels: list[int],
+        start: tuple[int, ...],
+        size: tuple[int, ...],
+        patch: NDArray[np.float32],
+    ) -> list[Layer]:
+        if not self.keep_previews.value:
+            self._remove_previews(entry)
+        box = " ".join(
+            f"{a.lower()}{s}:{s + n}"
+            for a, s, n in zip(
+                entry.layout.spatial_axes if entry.layout else "", start, size, strict=False
+            )
+        )
+        scale, translate = self._preview_placement(entry, start)
+        added = []
+        for i, c in enumerate(channels):
+            layer = self.viewer.add_image(
+                patch[i],
+                name=f"{entry.title} s{sample} c{c} [{box}]",
+                scale=scale,
+                translate=translate,
+                colormap="inferno",
+                metadata={
+                    "patch_preview": True,
+                    "sample": sample,
+                    "channel": c,
+                    "start": start,
+                    "size": size,
+                },
+            )
+            added.append(layer)
+        entry.previews.extend(added)
+        self._refresh_files_info()
+        return added
+
+    def _remove_previews(self, entry: OpenedFile) -> None:
+        for layer in list(entry.previews):
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        entry.previews = []
+
+    def extract_random_patches(self) -> None:
+        """Draw ``n_random`` boxes like a training sampler and show them as one stacked layer."""
+        request = self._request()
+        if request is None:
+            return
+        entry, _, channels, _, size = request
+        stack, layout = entry.stack, entry.layout
+        assert stack is not None and layout is not None
+        boxes = random_boxes(layout, size, int(self.n_random.value))
+
+        def work() -> NDArray[np.float32]:
+            self.pool.use(stack)
+            return np.stack(
+                [stack.extract_patch(b.sample_idx, channels, b.coords, b.patch_size) for b in boxes]
+            )
+
+        def done(patches: NDArray[np.float32]) -> None:
+            name = f"{entry.title} random x{len(boxes)}"
+            for layer in [p for p in entry.previews if p.metadata.get("random")]:
+                self.viewer.layers.remove(layer)
+            entry.previews = [p for p in entry.previews if not p.metadata.get("random")]
+            layer = self.viewer.add_image(
+                patches,
+                name=name,
+                colormap="inferno",
+                metadata={
+                    "patch_preview": True,
+                    "random": True,
+                    "boxes": boxes,
+                    "channels": channels,
+                },
+            )
+            entry.previews.append(layer)
+            self._refresh_files_info()
+
+        self._run(entry, work, done)
+
+    # ---------------------------------------------------------------- memory
+    def _on_max_loaded(self, value: int) -> None:
+        self.pool.max_loaded = int(value)
+        self._refresh_files_info()
+
+    def _on_close_unused(self) -> None:
+        entry = self.current
+        self.pool.close_unused(keep=entry.stack if entry is not None else None)
+        self._refresh_files_info()
+
+    def _refresh_files_info(self) -> None:
+        lines = []
+        for entry in self._files.values():
+            stack = entry.stack
+            if stack is None:
+                lines.append(f"{entry.title}: axes not set")
+                continue
+            state = "loaded" if stack.is_loaded else "closed"
+            strategy = stack.header.strategy if stack.header is not None else "in memory"
+            lines.append(
+                f"{entry.title}: {state}, {stack.owned_nbytes / 2**20:.1f} MiB owned ({strategy})"
+            )
+        self.files_info.value = "\n".join(lines) if lines else "none"
