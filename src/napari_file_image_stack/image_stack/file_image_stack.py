@@ -135,8 +135,9 @@ class FileImageStack:
         if self._pixels is not None:
             return
         data = self.read_func(self.source, **dict(self.read_kwargs or {}))
+        # Duck typing: isinstance() on a runtime Protocol is slow on this hot path.
         pixels: PixelSource = (
-            data if isinstance(data, PixelSource) else InMemoryPixels(np.asarray(data))
+            data if hasattr(data, "read_box") else InMemoryPixels(np.asarray(data))
         )
         try:
             layout = AxesLayout(self.axes, pixels.shape)

@@ -7,8 +7,12 @@ and the lazy napari view are both built on them.
 
 from __future__ import annotations
 
+import errno
+import itertools
+import math
 import mmap
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -112,6 +116,7 @@ class MappedPixels:
     def __init__(
         self, path: Path, offset: int, shape: tuple[int, ...], file_dtype: np.dtype[Any]
     ) -> None:
+        self._path = Path(path)
         self._shape = tuple(shape)
         self._dtype = file_dtype.newbyteorder("=")
         nbytes = int(np.prod(shape, dtype=np.int64)) * file_dtype.itemsize
@@ -120,10 +125,12 @@ class MappedPixels:
             if nbytes == 0:
                 self._mmap: mmap.mmap | None = None
                 self._array: NDArray[Any] | None = np.zeros(shape, file_dtype)
+                self._offset = 0
             else:
                 self._mmap = mmap.mmap(fd, offset + nbytes, access=mmap.ACCESS_READ)
                 if hasattr(mmap, "MADV_RANDOM"):
                     self._mmap.madvise(mmap.MADV_RANDOM)
+                self._offset = offset
                 self._array = np.frombuffer(
                     self._mmap, dtype=file_dtype, count=nbytes // file_dtype.itemsize, offset=offset
                 ).reshape(shape)
@@ -151,7 +158,53 @@ class MappedPixels:
         return self._array
 
     def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
-        return self.array[_box_slices(starts, stops)]
+        array = self.array
+        self._prefetch(array, starts, stops)
+        return array[_box_slices(starts, stops)]
+
+    def _prefetch(self, array: NDArray[Any], starts: Sequence[int], stops: Sequence[int]) -> None:
+        """Ask the kernel for the box's byte spans at once, one span per plane.
+
+        With read-ahead off (``MADV_RANDOM``), touching the box would fault in
+        one page after the other; ``MADV_WILLNEED`` on each plane's span queues
+        all of its pages in one request, and ``MADV_POPULATE_READ`` (Linux 5.14+)
+        then maps them in one call instead of one fault per page. Populating
+        also turns pages gone from a file truncated under us into an error
+        here rather than a SIGBUS later.
+        """
+        if self._mmap is None or not hasattr(mmap, "MADV_WILLNEED") or array.ndim < 2:
+            return
+        lead = [range(int(a), int(b)) for a, b in zip(starts[:-2], stops[:-2], strict=True)]
+        n_planes = math.prod(len(r) for r in lead)
+        if n_planes == 0 or n_planes > _MAX_PREFETCH_SPANS:
+            return
+        strides = array.strides
+        base = self._offset
+        (y0, x0), (y1, x1) = starts[-2:], stops[-2:]
+        if y1 <= y0 or x1 <= x0:
+            return
+        first = y0 * strides[-2] + x0 * strides[-1]
+        last = (y1 - 1) * strides[-2] + (x1 - 1) * strides[-1] + array.itemsize
+        page = mmap.PAGESIZE
+        for index in itertools.product(*lead):
+            plane = base + sum(i * st for i, st in zip(index, strides, strict=False))
+            begin = (plane + first) // page * page
+            length = plane + last - begin
+            self._mmap.madvise(mmap.MADV_WILLNEED, begin, length)
+            self._populate(begin, length)
+
+    def _populate(self, begin: int, length: int) -> None:
+        global _populate_supported
+        if not _populate_supported or self._mmap is None:
+            return
+        try:
+            self._mmap.madvise(_MADV_POPULATE_READ, begin, length)
+        except OSError as exc:
+            if exc.errno == errno.EFAULT:
+                raise ImageFileError(
+                    f"{self._path}: the file is shorter than when it was opened (truncated?)."
+                ) from exc
+            _populate_supported = False  # older kernel: plain page faults instead
 
     def close(self) -> None:
         self._array = None
@@ -163,6 +216,12 @@ class MappedPixels:
                 pass
             self._mmap = None
 
+
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
+_populate_supported = sys.platform.startswith("linux")
+
+# Above this many planes in one box, prefetching costs more than it saves.
+_MAX_PREFETCH_SPANS = 4096
 
 DecodeFunc = Callable[..., tuple[Any, tuple[int, ...], tuple[int, ...]]]
 

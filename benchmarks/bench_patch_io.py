@@ -1,0 +1,351 @@
+"""Patch I/O benchmark: FileImageStack against the whole-file approach, in one run.
+
+Generates its data in a temporary folder, then measures each case in a fresh
+process (so page cache state and peak RSS are per case):
+
+- time to first patch (open + load + first patch), warm and cold page cache;
+- steady patch latency, 2D 64x64 and 3D 16x64x64, random positions, some
+  hanging over the edge, warm and cold;
+- cold steady patches against the time to ``pread`` the patch's byte spans;
+- tiled/compressed steady patches against the time to read and decode the
+  tiles they touch;
+- owned memory (RssAnon growth: process memory beyond the page cache) and
+  peak RSS;
+- 50 files: open all (``from_tiff``), then one patch from each.
+
+The baseline is what the reference does: ``tifffile.imread`` + reshape to
+SC(Z)YX + ``astype(float32)``, then per patch a slice of the in-memory array
+copied and zero-padded into a new float32 patch.
+
+Usage::
+
+    python benchmarks/bench_patch_io.py            # full: a 2 GiB file, ~10 min
+    python benchmarks/bench_patch_io.py --small    # < 60 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+
+FULL = {"shape": (8, 32, 2048, 2048), "many": 50, "many_shape": (16, 1024, 2048), "patches": 200}
+SMALL = {"shape": (4, 16, 1024, 1024), "many": 50, "many_shape": (8, 512, 1024), "patches": 100}
+
+
+# --------------------------------------------------------------------- helpers
+def rss_anon() -> int:
+    """Process memory that is not file-backed (bytes)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def evict(path: Path) -> None:
+    """Drop a file's pages from the page cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def boxes(spatial: tuple[int, ...], size: tuple[int, ...], n: int, seed: int = 0):
+    """Random boxes, about one in five hanging over an edge."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        coords = []
+        for extent, s in zip(spatial, size, strict=True):
+            lo, hi = (-s // 2, extent - s // 2) if rng.random() < 0.2 else (0, extent - s)
+            coords.append(int(rng.integers(lo, hi + 1)))
+        out.append(tuple(coords))
+    return out
+
+
+def baseline_patch(data: np.ndarray, sample: int, coords, size) -> np.ndarray:
+    """What the reference does per patch: slice the loaded array, zero-pad into a new patch."""
+    shape = data.shape
+    slices = tuple(
+        slice(int(np.clip(c, 0, shape[2 + i])), int(np.clip(c + s, 0, shape[2 + i])))
+        for i, (c, s) in enumerate(zip(coords, size, strict=True))
+    )
+    piece = data[(sample, slice(None), *slices)]
+    patch = np.zeros((shape[1], *size), dtype=piece.dtype)
+    start = np.clip(np.array(coords), 0, None) - np.array(coords)
+    end = start + np.array(piece.shape[1:])
+    patch[(slice(None), *(slice(a, b) for a, b in zip(start, end, strict=True)))] = piece
+    return patch
+
+
+def make_data(folder: Path, cfg: dict[str, Any]) -> dict[str, Path]:
+    import tifffile
+
+    shape = cfg["shape"]
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0 : shape[2], 0 : shape[3]]
+    base = (1000 + 500 * np.sin(yy / 37.0) * np.cos(xx / 53.0)).astype(np.uint16)
+
+    def planes():
+        for t in range(shape[0]):
+            for z in range(shape[1]):
+                noise = rng.integers(0, 64, size=shape[2:], dtype=np.uint16)
+                yield base + noise + np.uint16(t * 10 + z)
+
+    paths = {"raw": folder / "raw.tif", "tiled": folder / "tiled.tif"}
+    tifffile.imwrite(paths["raw"], planes(), shape=shape, dtype=np.uint16, metadata={"axes": "TZYX"})
+    def tiles():  # tifffile takes an iterator of tiles for a tiled file
+        for plane in planes():
+            for y in range(0, shape[2], 256):
+                for x in range(0, shape[3], 256):
+                    yield plane[y : y + 256, x : x + 256]
+
+    tifffile.imwrite(
+        paths["tiled"],
+        tiles(),
+        shape=shape,
+        dtype=np.uint16,
+        tile=(256, 256),
+        compression="zstd",
+        metadata={"axes": "TZYX"},
+    )
+    many = folder / "many"
+    many.mkdir()
+    small = (base[: cfg["many_shape"][1], : cfg["many_shape"][2]] + 0).astype(np.uint16)
+    for i in range(cfg["many"]):
+        data = np.broadcast_to(small + np.uint16(i), cfg["many_shape"])
+        tifffile.imwrite(many / f"f{i:03d}.tif", data, metadata={"axes": "ZYX"})
+    paths["many"] = many
+    return paths
+
+
+# ---------------------------------------------------------------------- workers
+def worker(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
+    """Runs in a fresh process; returns the measurements of one case."""
+    import tifffile
+
+    from napari_file_image_stack import FileImageStack
+
+    anon0 = rss_anon()  # after imports: owned memory is what the data costs
+    if cache == "cold":
+        if path.is_dir():
+            for f in path.iterdir():
+                evict(f)
+        else:
+            evict(path)
+
+    first3d, size2d, size3d = (0, 0, 0), (64, 64), (16, 64, 64)
+    result: dict[str, Any] = {}
+    if case in ("ours", "ours-tiled"):
+        t0 = time.perf_counter()
+        stack = FileImageStack.from_tiff(path, "TZYX")
+        stack.load()
+        stack.extract_patch(0, None, first3d, size3d)
+        result["first_patch_s"] = time.perf_counter() - t0
+        result["strategy"] = stack.header.strategy if stack.header else "?"
+        spatial = stack.data_shape[2:]
+        n_samples = stack.data_shape[0]
+        for label, size in (("2d", size2d), ("3d", size3d)):
+            times = []
+            box_list = boxes(spatial, (1, *size) if label == "2d" else size, n, seed=len(label))
+            for i, coords in enumerate(box_list):
+                sample = i % n_samples
+                if label == "2d":
+                    coords = (coords[0], *coords[1:])
+                    box_size = (1, *size)
+                else:
+                    box_size = size
+                if cache == "cold":
+                    evict(path)
+                t0 = time.perf_counter()
+                stack.extract_patch(sample, None, coords, box_size)
+                times.append(time.perf_counter() - t0)
+            result[f"steady_{label}_s"] = statistics.median(times)
+        result["owned_bytes"] = rss_anon() - anon0
+        stack.close()
+    elif case == "base":
+        from napari_file_image_stack.image_stack.axes import reshaped_data_shape
+
+        t0 = time.perf_counter()
+        raw = tifffile.imread(path)
+        data = raw.reshape(reshaped_data_shape("TZYX", raw.shape)).astype(np.float32)
+        del raw
+        baseline_patch(data, 0, first3d, size3d)
+        result["first_patch_s"] = time.perf_counter() - t0
+        spatial = data.shape[2:]
+        for label, size in (("2d", (1, *size2d)), ("3d", size3d)):
+            times = []
+            for i, coords in enumerate(boxes(spatial, size, n, seed=len(label))):
+                t0 = time.perf_counter()
+                baseline_patch(data, i % data.shape[0], coords, size)
+                times.append(time.perf_counter() - t0)
+            result[f"steady_{label}_s"] = statistics.median(times)
+        result["owned_bytes"] = rss_anon() - anon0
+    elif case == "spans":
+        # Reading exactly the byte spans of each patch (rows of each plane) with pread.
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            offset, shape = series.dataoffset, series.shape
+        itemsize = 2
+        fd = os.open(path, os.O_RDONLY)
+        for label, size in (("2d", (1, *size2d)), ("3d", size3d)):
+            times = []
+            for i, coords in enumerate(boxes(shape[1:], size, n, seed=len(label))):
+                t_idx = i % shape[0]
+                if cache == "cold":
+                    evict(path)
+                t0 = time.perf_counter()
+                z0, y0, x0 = (max(c, 0) for c in coords)
+                z1, y1, x1 = (min(c + s, e) for c, s, e in zip(coords, size, shape[1:], strict=True))
+                for z in range(z0, z1):
+                    for y in range(y0, y1):
+                        pos = ((t_idx * shape[1] + z) * shape[2] + y) * shape[3] + x0
+                        os.pread(fd, (x1 - x0) * itemsize, offset + pos * itemsize)
+                times.append(time.perf_counter() - t0)
+            result[f"steady_{label}_s"] = statistics.median(times)
+        os.close(fd)
+    elif case == "tiles":
+        # Reading and decoding exactly the tiles each patch touches, one after the other.
+        import imagecodecs
+
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            key = series.keyframe
+            shape = series.shape
+            pages = list(series.pages)
+            offsets = [p.dataoffsets for p in pages]
+            counts = [p.databytecounts for p in pages]
+            tl, tw = key.tilelength, key.tilewidth
+            across = -(-key.imagewidth // tw)
+        fd = os.open(path, os.O_RDONLY)
+        for label, size in (("2d", (1, *size2d)), ("3d", size3d)):
+            times = []
+            for i, coords in enumerate(boxes(shape[1:], size, n, seed=len(label))):
+                t_idx = i % shape[0]
+                t0 = time.perf_counter()
+                z0, y0, x0 = (max(c, 0) for c in coords)
+                z1, y1, x1 = (min(c + s, e) for c, s, e in zip(coords, size, shape[1:], strict=True))
+                for z in range(z0, z1):
+                    page = t_idx * shape[1] + z
+                    for row in range(y0 // tl, (y1 - 1) // tl + 1):
+                        for col in range(x0 // tw, (x1 - 1) // tw + 1):
+                            k = row * across + col
+                            data = os.pread(fd, counts[page][k], offsets[page][k])
+                            imagecodecs.zstd_decode(data)
+                times.append(time.perf_counter() - t0)
+            result[f"steady_{label}_s"] = statistics.median(times)
+        os.close(fd)
+    elif case == "many":
+        files = sorted(path.iterdir())
+        t0 = time.perf_counter()
+        stacks = [FileImageStack.from_tiff(f, "ZYX") for f in files]
+        result["open_all_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for stack in stacks:
+            stack.load()
+            stack.extract_patch(0, None, (0, 10, 10), (1, 64, 64))
+            stack.close()
+        result["one_patch_each_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for f in files:
+            raw = tifffile.imread(f)
+            baseline_patch(raw[None, None].astype(np.float32), 0, (0, 10, 10), (1, 64, 64))
+        result["baseline_one_patch_each_s"] = time.perf_counter() - t0
+    result["peak_rss"] = peak_rss()
+    return result
+
+
+def run_case(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
+    cmd = [sys.executable, str(HERE), "--worker", case, str(path), cache, str(n)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------ main
+def fmt_s(s: float) -> str:
+    return f"{s * 1e3:9.3f} ms" if s >= 1e-3 else f"{s * 1e6:9.1f} us"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--small", action="store_true", help="small data, finishes in < 60 s")
+    parser.add_argument("--worker", nargs=4, metavar=("CASE", "PATH", "CACHE", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--keep", type=Path, help="generate the data in this folder and keep it")
+    args = parser.parse_args()
+    if args.worker:
+        case, path, cache, n = args.worker
+        print(json.dumps(worker(case, Path(path), cache, int(n))))
+        return
+
+    cfg = SMALL if args.small else FULL
+    with tempfile.TemporaryDirectory(prefix="nfis-bench-", dir=args.keep) as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        paths = make_data(folder, cfg)
+        size = paths["raw"].stat().st_size
+        print(f"data: TZYX {cfg['shape']} uint16, {size / 2**30:.2f} GiB raw; tiled 256x256 zstd "
+              f"{paths['tiled'].stat().st_size / 2**30:.2f} GiB; {cfg['many']} files of "
+              f"{np.prod(cfg['many_shape']) * 2 / 2**20:.0f} MiB  (made in {time.perf_counter() - t0:.0f} s)")
+        n = cfg["patches"]
+        rows: dict[str, dict[str, Any]] = {}
+        for cache in ("warm", "cold"):
+            for case, path in (
+                ("ours", paths["raw"]),
+                ("base", paths["raw"]),
+                ("spans", paths["raw"]),
+                ("ours-tiled", paths["tiled"]),
+                ("tiles", paths["tiled"]),
+            ):
+                rows[f"{case}-{cache}"] = run_case(case, path, cache, n)
+            rows[f"base-tiled-{cache}"] = run_case("base", paths["tiled"], cache, 20)
+        rows["many-warm"] = run_case("many", paths["many"], "warm", 0)
+        rows["many-warm"] = run_case("many", paths["many"], "warm", 0)  # second run: truly warm
+
+    print()
+    print(f"{'case':<22}{'first patch':>14}{'2D 64x64':>14}{'3D 16x64x64':>14}{'owned MiB':>11}{'peak RSS MiB':>14}")
+    for key, r in rows.items():
+        if key.startswith("many"):
+            continue
+        print(f"{key:<22}{fmt_s(r['first_patch_s']) if 'first_patch_s' in r else '':>14}"
+              f"{fmt_s(r.get('steady_2d_s', 0)):>14}{fmt_s(r.get('steady_3d_s', 0)):>14}"
+              f"{r.get('owned_bytes', 0) / 2**20:>11.1f}{r['peak_rss'] / 2**20:>14.0f}")
+    print()
+    print("ratios (baseline / ours: higher is better for ours)")
+    for cache in ("warm", "cold"):
+        ours, base = rows[f"ours-{cache}"], rows[f"base-{cache}"]
+        tiled, base_t = rows[f"ours-tiled-{cache}"], rows[f"base-tiled-{cache}"]
+        print(f"  {cache}: time to first patch, raw     {base['first_patch_s'] / ours['first_patch_s']:10.0f}x")
+        print(f"  {cache}: time to first patch, tiled   {base_t['first_patch_s'] / tiled['first_patch_s']:10.0f}x")
+        for d in ("2d", "3d"):
+            print(f"  {cache}: steady {d} ours / baseline      {ours[f'steady_{d}_s'] / base[f'steady_{d}_s']:10.2f}x  (lower is better)")
+            print(f"  {cache}: steady {d} ours / byte spans    {ours[f'steady_{d}_s'] / rows[f'spans-{cache}'][f'steady_{d}_s']:10.2f}x")
+            print(f"  {cache}: steady {d} tiled / tile decode  {tiled[f'steady_{d}_s'] / rows[f'tiles-{cache}'][f'steady_{d}_s']:10.2f}x")
+    file_size = size
+    owned = max(rows["ours-warm"]["owned_bytes"], rows["ours-cold"]["owned_bytes"])
+    print(f"  owned memory ours: {owned / 2**20:.1f} MiB = {100 * owned / file_size:.2f}% of the file "
+          f"(baseline {rows['base-warm']['owned_bytes'] / 2**20:.0f} MiB)")
+    many = rows["many-warm"]
+    print(f"  {cfg['many']} files: open all {fmt_s(many['open_all_s'])}, one patch each "
+          f"{fmt_s(many['one_patch_each_s'])} (baseline one patch each {fmt_s(many['baseline_one_patch_each_s'])}, "
+          f"{many['baseline_one_patch_each_s'] / many['one_patch_each_s']:.0f}x)")
+
+
+if __name__ == "__main__":
+    main()
