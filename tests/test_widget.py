@@ -118,7 +118,7 @@ def test_box_and_fields_stay_in_sync(make_napari_viewer, tczyx) -> None:
     viewer.open(str(path), plugin=PLUGIN)
     widget.patch_start.value = (0, 5, 7)
     widget.patch_size.value = (2, 20, 30)
-    box = widget.current.box_layer
+    box = widget.box_layer
     corners = np.asarray(box.data[0])
     np.testing.assert_allclose(corners.min(0), (4.5, 6.5))
     np.testing.assert_allclose(corners.max(0), (24.5, 36.5))
@@ -216,3 +216,30 @@ def test_screenshot_shows_the_patch(make_napari_viewer, qtbot, tmp_path: Path) -
     assert shot.shape[2] == 4
     rgb = shot[..., :3].astype(int)
     assert rgb.std() > 10 and (rgb.sum(-1) > 60).mean() > 0.05
+
+
+def test_check_for_training_grid_and_export(make_napari_viewer, tmp_path: Path, tczyx) -> None:
+    path, _ = tczyx
+    viewer = make_napari_viewer()
+    widget = dock(viewer)
+    viewer.open(str(path), plugin=PLUGIN)
+    widget.patch_size.value = (4, 30, 30)
+    report = widget.run_training_check()
+    assert not report.ok
+    assert "not a multiple of 4" in widget.training_report.value
+    assert widget.training_report.value.startswith("NOT OK")
+    widget.patch_size.value = (4, 32, 32)
+    widget.show_grid.value = True
+    assert widget.run_training_check().ok
+    assert widget.training_report.value.startswith("OK")
+    grid = widget.grid_layer
+    assert grid is not None and len(grid.data) == 2 * 3  # ceil(60/32) x ceil(70/32)
+    target = tmp_path / "config.yml"
+    target.write_text("keep me")
+    widget.export_path.value = target
+    assert widget.export_training_config() is None and target.read_text() == "keep me"
+    widget.overwrite.value = True
+    assert widget.export_training_config() == target
+    assert 'axes: "TCZYX"' in target.read_text() and "patch_size: [4, 32, 32]" in target.read_text()
+    widget.show_grid.value = False
+    assert widget.grid_layer is None

@@ -9,13 +9,16 @@ come from ``FileImageStack.extract_patch``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from magicgui.types import FileDialogMode
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FileEdit,
     Label,
     LineEdit,
     PushButton,
@@ -28,14 +31,16 @@ from ._reader import METADATA_KEY
 from ._tuple_edit import IntTupleEdit
 from .image_stack import AxesLayout, FileImageStack, check_axes
 from .image_stack.lazy_view import SharedPixels
-from .image_stack.sampling import random_boxes
+from .image_stack.sampling import grid_boxes, random_boxes
 from .image_stack.stack_pool import StackPool
+from .image_stack.training_checks import DatasetReport, check_dataset, describe
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image, Layer, Shapes
 
 DEFAULT_PATCH = 64
+MAX_GRID_BOXES = 4096
 
 
 @dataclass
@@ -49,7 +54,6 @@ class OpenedFile:
     stack: FileImageStack | None = None
     lazy: SharedPixels | None = None
     previews: list[Layer] = field(default_factory=list)
-    box_layer: Shapes | None = None
 
     @property
     def layout(self) -> AxesLayout | None:
@@ -82,6 +86,8 @@ class PatchPreviewWidget(Container):
         self.pool = StackPool(max_loaded=2)
         self._files: dict[str, OpenedFile] = {}
         self._syncing = False
+        self.box_layer: Shapes | None = None
+        self.grid_layer: Shapes | None = None
 
         self.stack_layer = ComboBox(
             name="stack_layer", label="file", choices=self._layer_choices, nullable=True
@@ -89,12 +95,12 @@ class PatchPreviewWidget(Container):
         self.axes = LineEdit(
             name="axes", label="axes", tooltip="Letters from STCZYX, one per dimension"
         )
-        self.axes_info = Label(name="axes_info", label="")
+        self.axes_info = Label(name="axes_info", label=" ")
         self.confirm_axes = PushButton(
             name="confirm_axes", text="Confirm guessed axes", visible=False
         )
         self.sample = SpinBox(name="sample", label="sample", min=0, max=0)
-        self.sample_info = Label(name="sample_info", label="")
+        self.sample_info = Label(name="sample_info", label=" ")
         # Callable choices survive napari's reset_choices() on every layer change.
         self.channels = Select(name="channels", label="channels", choices=self._channel_choices)
         self.patch_start = IntTupleEdit("YX", (0, 0), name="patch_start", label="patch start (Z)YX")
@@ -116,6 +122,21 @@ class PatchPreviewWidget(Container):
             name="max_loaded", label="max loaded", min=1, max=64, value=self.pool.max_loaded
         )
         self.close_unused = PushButton(name="close_unused", text="Close unused files")
+        self.depth = SpinBox(name="depth", label="UNet depth", min=0, max=8, value=2)
+        self.check_training = PushButton(name="check_training", text="Check for training")
+        self.training_report = Label(name="training_report", label="training check")
+        self.show_grid = CheckBox(name="show_grid", text="show patch grid", value=False)
+        self.export_path = FileEdit(
+            name="export_path",
+            label="config file",
+            mode=FileDialogMode.OPTIONAL_FILE,
+            filter="*.yml",
+        )
+        self.overwrite = CheckBox(name="overwrite", text="overwrite an existing file", value=False)
+        self.export_config = PushButton(name="export_config", text="Export CAREamics data config")
+        self.channels.native.setMaximumHeight(90)
+        for info in (self.axes_info, self.sample_info, self.files_info, self.training_report):
+            info.native.setWordWrap(True)
         self.extend(
             [
                 self.stack_layer,
@@ -134,6 +155,13 @@ class PatchPreviewWidget(Container):
                 self.files_info,
                 self.max_loaded,
                 self.close_unused,
+                self.depth,
+                self.check_training,
+                self.training_report,
+                self.show_grid,
+                self.export_path,
+                self.overwrite,
+                self.export_config,
             ]
         )
         self.stack_layer.changed.connect(self._on_file_changed)
@@ -146,6 +174,9 @@ class PatchPreviewWidget(Container):
         self.random_patches.changed.connect(self.extract_random_patches)
         self.max_loaded.changed.connect(self._on_max_loaded)
         self.close_unused.changed.connect(self._on_close_unused)
+        self.check_training.changed.connect(self.run_training_check)
+        self.show_grid.changed.connect(self._draw_grid)
+        self.export_config.changed.connect(self.export_training_config)
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layer_removed)
         viewer.layers.selection.events.active.connect(self._on_active_layer)
@@ -217,9 +248,11 @@ class PatchPreviewWidget(Container):
 
     def _on_layer_removed(self, event: Any) -> None:
         layer = event.value
+        if layer is self.box_layer:
+            self.box_layer = None
+        if layer is self.grid_layer:
+            self.grid_layer = None
         for key, entry in list(self._files.items()):
-            if layer is entry.box_layer:
-                entry.box_layer = None
             entry.previews = [p for p in entry.previews if p is not layer]
             entry.layers = [x for x in entry.layers if x is not layer]
             if not entry.layers:
@@ -234,8 +267,8 @@ class PatchPreviewWidget(Container):
             self.pool.remove(entry.stack)
         if entry.lazy is not None:
             entry.lazy.close()
-        for layer in [*entry.previews, entry.box_layer]:
-            if layer is not None and layer in self.viewer.layers:
+        for layer in entry.previews:
+            if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
 
     def _on_file_changed(self, layer: Image | None = None) -> None:
@@ -392,30 +425,37 @@ class PatchPreviewWidget(Container):
                 [y0 + dy - 0.5, x0 - 0.5],
             ]
         )
+        scale, translate = self._yx_transform(entry)
         self._syncing = True
         try:
-            if entry.box_layer is None or entry.box_layer not in self.viewer.layers:
-                scale, translate = self._yx_transform(entry)
-                entry.box_layer = self.viewer.add_shapes(
+            box = self.box_layer
+            if box is None or box not in self.viewer.layers:
+                box = self.box_layer = self.viewer.add_shapes(
                     [rect],
                     shape_type="rectangle",
-                    name=f"patch box [{entry.title}]",
+                    name="patch box",
                     edge_color="yellow",
                     face_color="transparent",
-                    edge_width=max(1.0, 0.01 * float(max(entry.shape[-2:]))),
                     scale=scale,
                     translate=translate,
                     metadata={"patch_preview": True},
                 )
-                entry.box_layer.events.data.connect(self._on_box_drawn)
+                box.events.data.connect(self._on_box_drawn)
             else:
-                entry.box_layer.data = [rect]
-            top = len(self.viewer.layers) - 1
-            index = self.viewer.layers.index(entry.box_layer)
-            if index != top:
-                self.viewer.layers.move(index, top + 1)
+                box.scale, box.translate = scale, translate
+                box.data = [rect]
+            box.edge_width = max(1.0, 0.008 * float(max(entry.shape[-2:])))
+            self._raise_box()
         finally:
             self._syncing = False
+
+    def _raise_box(self) -> None:
+        """Keep the patch box above the images and previews."""
+        box = self.box_layer
+        if box is not None and box in self.viewer.layers:
+            index = self.viewer.layers.index(box)
+            if index != len(self.viewer.layers) - 1:
+                self.viewer.layers.move(index, len(self.viewer.layers))
 
     def _on_box_fields_changed(self, *_: Any) -> None:
         if not self._syncing:
@@ -426,9 +466,10 @@ class PatchPreviewWidget(Container):
         if self._syncing:
             return
         entry = self.current
-        if entry is None or entry.box_layer is None or len(entry.box_layer.data) == 0:
+        box = self.box_layer
+        if entry is None or box is None or len(box.data) == 0:
             return
-        corners = np.asarray(entry.box_layer.data[-1])[:, -2:]
+        corners = np.asarray(box.data[-1])[:, -2:]
         lo, hi = corners.min(axis=0), corners.max(axis=0)
         start = [round(v + 0.5) for v in lo]
         size = [max(1, round(v)) for v in hi - lo]
@@ -545,6 +586,7 @@ class PatchPreviewWidget(Container):
             )
             added.append(layer)
         entry.previews.extend(added)
+        self._raise_box()
         self._refresh_files_info()
         return added
 
@@ -614,3 +656,111 @@ class PatchPreviewWidget(Container):
                 f"{entry.title}: {state}, {stack.owned_nbytes / 2**20:.1f} MiB owned ({strategy})"
             )
         self.files_info.value = "\n".join(lines) if lines else "none"
+
+    # -------------------------------------------------------------- training
+    def training_report_now(self) -> DatasetReport:
+        """Check all opened files with their current axes and the current patch size."""
+        reports = []
+        for entry in self._files.values():
+            header = entry.stack.header if entry.stack is not None else None
+            if header is None and entry.lazy is not None:
+                header = entry.lazy.header
+            source = entry.metadata.get("axes_source", "given")
+            reports.append(
+                describe(
+                    str(header.path) if header is not None else entry.title,
+                    entry.shape,
+                    str(header.dtype if header is not None else entry.layers[0].data.dtype),
+                    header.stamp.size if header is not None else 0,
+                    entry.stack.axes if entry.stack is not None else None,
+                    source,
+                    rgb_as_channels=bool(header is not None and "S" in header.tiff_axes),
+                )
+            )
+            if entry.stack is None:
+                reports[-1].problems.append(f"{entry.title}: no axes: set them above.")
+            elif source == "guessed":
+                reports[-1].warnings.append(
+                    f"{entry.title}: axes {entry.stack.axes!r} were guessed; a plane sequence may "
+                    "be a Z stack: confirm or edit the axes."
+                )
+        channels = sorted(int(c) for c in self.channels.value) or None
+        return check_dataset(reports, self.patch_size.value, int(self.depth.value), channels)
+
+    def run_training_check(self) -> DatasetReport:
+        """Run the training checks and show their findings."""
+        report = self.training_report_now()
+        lines = [f"✖ {m}" for f in report.files for m in f.problems] + [
+            f"✖ {m}" for m in report.problems
+        ]
+        lines += [f"⚠ {m}" for f in report.files for m in f.warnings] + [
+            f"⚠ {m}" for m in report.warnings
+        ]
+        summary = (
+            f"{len(report.files)} files, {report.samples} samples, "
+            f"{report.patches_per_epoch} patches per epoch"
+        )
+        status = "OK: ready for training" if report.ok else "NOT OK: fix the problems"
+        self.training_report.value = "\n".join([f"{status} ({summary})", *lines])
+        if self.show_grid.value:
+            self._draw_grid()
+        return report
+
+    def _draw_grid(self, *_: Any) -> None:
+        """Overlay the boxes of ``patch_size`` that tile the current file's image."""
+        if self.grid_layer is not None and self.grid_layer in self.viewer.layers:
+            self.viewer.layers.remove(self.grid_layer)
+        self.grid_layer = None
+        entry = self.current
+        layout = entry.layout if entry is not None else None
+        if not self.show_grid.value or entry is None or layout is None:
+            return
+        size = self.patch_size.value[-2:]
+        corners = grid_boxes(layout.spatial_shape[-2:], size)
+        if len(corners) > MAX_GRID_BOXES:
+            from napari.utils.notifications import show_warning
+
+            show_warning(
+                f"{len(corners)} patches are too many to draw; showing the first {MAX_GRID_BOXES}."
+            )
+            corners = corners[:MAX_GRID_BOXES]
+        rects = [
+            np.array([[y - 0.5, x - 0.5], [y + size[0] - 0.5, x + size[1] - 0.5]])
+            for y, x in corners
+        ]
+        scale, translate = self._yx_transform(entry)
+        self.grid_layer = self.viewer.add_shapes(
+            rects,
+            shape_type="rectangle",
+            name="patch grid",
+            edge_color="cyan",
+            face_color="transparent",
+            edge_width=max(0.5, 0.003 * float(max(entry.shape[-2:]))),
+            scale=scale,
+            translate=translate,
+            opacity=0.6,
+            metadata={"patch_preview": True},
+        )
+        self._raise_box()
+
+    def export_training_config(self) -> Path | None:
+        """Write the checked settings as a CAREamics YAML fragment to ``export_path``."""
+        from napari.utils.notifications import show_error, show_info
+
+        report = self.run_training_check()
+        value = self.export_path.value
+        target = Path(value) if isinstance(value, str | Path) else Path()
+        if str(target) in ("", ".") or target.is_dir():
+            show_error("Choose a config file to write first.")
+            return None
+        if target.exists() and not self.overwrite.value:
+            show_error(f"{target} exists: tick 'overwrite' to replace it.")
+            return None
+        try:
+            text = report.config_yaml()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        target.write_text(text)
+        show_info(f"Wrote {target}")
+        return target

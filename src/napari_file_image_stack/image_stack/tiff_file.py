@@ -126,13 +126,15 @@ class TiffHeader:
         import tifffile
 
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file.")
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise ImageFileError(f"{path}: not a regular file (a directory?).")
         if strategy is not None and strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {strategy!r}; choose from {STRATEGIES}.")
-        stamp = FileStamp.of(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such file.") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageFileError(f"{path}: not a regular file (a directory?).")
+        stamp = FileStamp(st.st_size, st.st_mtime_ns, st.st_ino)
         if stamp.size == 0:
             raise ImageFileError(f"{path}: the file is empty (0 bytes), not a TIFF.")
         try:
