@@ -25,7 +25,9 @@ from magicgui.widgets import (
     Select,
     SpinBox,
 )
+from napari.layers import Image
 from numpy.typing import NDArray
+from qtpy.QtCore import QTimer
 
 from ._reader import METADATA_KEY
 from ._tuple_edit import IntTupleEdit
@@ -37,7 +39,7 @@ from .image_stack.training_checks import DatasetReport, check_dataset, describe
 
 if TYPE_CHECKING:
     import napari
-    from napari.layers import Image, Layer, Shapes
+    from napari.layers import Layer, Shapes
 
 DEFAULT_PATCH = 64
 MAX_GRID_BOXES = 4096
@@ -87,6 +89,10 @@ class PatchPreviewWidget(Container):
         self._files: dict[str, OpenedFile] = {}
         self._syncing = False
         self.box_layer: Shapes | None = None
+        self._box_timer = QTimer()
+        self._box_timer.setSingleShot(True)
+        self._box_timer.setInterval(0)
+        self._box_timer.timeout.connect(self._draw_box)
         self.grid_layer: Shapes | None = None
 
         self.stack_layer = ComboBox(
@@ -184,8 +190,6 @@ class PatchPreviewWidget(Container):
 
     # ----------------------------------------------------------------- files
     def _is_candidate(self, layer: Layer) -> bool:
-        from napari.layers import Image
-
         if not isinstance(layer, Image) or layer.metadata.get("patch_preview"):
             return False
         return METADATA_KEY in layer.metadata or isinstance(layer.data, np.ndarray)
@@ -365,7 +369,8 @@ class PatchPreviewWidget(Container):
                 self.patch_size.set_axes(axes, size)
                 self.patch_start.set_axes(axes, (0,) * len(axes))
         self._on_sample_changed()
-        self._draw_box()
+        # Coalesced: opening many files at once would otherwise redraw it per file.
+        self._box_timer.start()
 
     def _on_sample_changed(self, *_: Any) -> None:
         entry = self.current
@@ -459,6 +464,7 @@ class PatchPreviewWidget(Container):
 
     def _on_box_fields_changed(self, *_: Any) -> None:
         if not self._syncing:
+            self._box_timer.stop()
             self._draw_box()
             self._show_plane()
 
@@ -559,8 +565,18 @@ class PatchPreviewWidget(Container):
         size: tuple[int, ...],
         patch: NDArray[np.float32],
     ) -> list[Layer]:
+        # One preview at a time, whichever file it came from, unless keep_previews:
+        # browsing many files must not pile up layers (napari spends MiB on each).
+        reusable: list[Layer] = []
         if not self.keep_previews.value:
-            self._remove_previews(entry)
+            for opened in self._files.values():
+                reusable += [p for p in opened.previews if not p.metadata.get("random")]
+                opened.previews = [p for p in opened.previews if p.metadata.get("random")]
+            if len(reusable) != len(channels) or any(p.ndim != patch.ndim - 1 for p in reusable):
+                for layer in reusable:
+                    if layer in self.viewer.layers:
+                        self.viewer.layers.remove(layer)
+                reusable = []
         box = " ".join(
             f"{a.lower()}{s}:{s + n}"
             for a, s, n in zip(
@@ -570,25 +586,39 @@ class PatchPreviewWidget(Container):
         scale, translate = self._preview_placement(entry, start)
         added = []
         for i, c in enumerate(channels):
-            layer = self.viewer.add_image(
-                patch[i],
-                name=f"{entry.title} s{sample} c{c} [{box}]",
-                scale=scale,
-                translate=translate,
-                colormap="inferno",
-                metadata={
-                    "patch_preview": True,
-                    "sample": sample,
-                    "channel": c,
-                    "start": start,
-                    "size": size,
-                },
-            )
+            name = f"{entry.title} s{sample} c{c} [{box}]"
+            metadata: dict[str, Any] = {"patch_preview": True, "sample": sample, "channel": c}
+            metadata.update({"start": start, "size": size})
+            if reusable:
+                # Updating a layer in place is far cheaper in napari than remove + add.
+                layer = reusable.pop(0)
+                layer.data = patch[i]
+                layer.scale, layer.translate = scale, translate
+                layer.name = name
+                layer.metadata = metadata
+                layer.reset_contrast_limits()
+            else:
+                layer = Image(
+                    patch[i],
+                    name=name,
+                    scale=scale,
+                    translate=translate,
+                    colormap="inferno",
+                    metadata=metadata,
+                )
+                self._add_below_box(layer)
             added.append(layer)
         entry.previews.extend(added)
-        self._raise_box()
         self._refresh_files_info()
         return added
+
+    def _add_below_box(self, layer: Layer) -> None:
+        """Add a layer just under the patch box, so the box stays on top without a move."""
+        box = self.box_layer
+        if box is not None and box in self.viewer.layers:
+            self.viewer.layers.insert(self.viewer.layers.index(box), layer)
+        else:
+            self.viewer.layers.append(layer)
 
     def _remove_previews(self, entry: OpenedFile) -> None:
         for layer in list(entry.previews):
@@ -614,10 +644,10 @@ class PatchPreviewWidget(Container):
 
         def done(patches: NDArray[np.float32]) -> None:
             name = f"{entry.title} random x{len(boxes)}"
-            for layer in [p for p in entry.previews if p.metadata.get("random")]:
-                self.viewer.layers.remove(layer)
-            entry.previews = [p for p in entry.previews if not p.metadata.get("random")]
-            layer = self.viewer.add_image(
+            if not self.keep_previews.value:
+                for opened in self._files.values():
+                    self._remove_previews(opened)
+            layer = Image(
                 patches,
                 name=name,
                 colormap="inferno",
@@ -628,6 +658,7 @@ class PatchPreviewWidget(Container):
                     "channels": channels,
                 },
             )
+            self._add_below_box(layer)
             entry.previews.append(layer)
             self._refresh_files_info()
 

@@ -134,7 +134,14 @@ class FileImageStack:
         """
         if self._pixels is not None:
             return
-        data = self.read_func(self.source, **dict(self.read_kwargs or {}))
+        try:
+            data = self.read_func(self.source, **dict(self.read_kwargs or {}))
+        except (ImageFileError, FileNotFoundError, PermissionError):
+            raise
+        except Exception as exc:  # a damaged file can make a reader raise anything
+            raise ImageFileError(
+                f"{self.source}: cannot load ({type(exc).__name__}: {exc})."
+            ) from exc
         # Duck typing: isinstance() on a runtime Protocol is slow on this hot path.
         pixels: PixelSource = (
             data if hasattr(data, "read_box") else InMemoryPixels(np.asarray(data))
@@ -195,10 +202,9 @@ class FileImageStack:
         assert self._layout is not None
         if self._header is not None:
             self._header.check_unchanged()
-        try:
-            return _extract_patch(pixels, self._layout, sample_idx, channels, coords, patch_size)
-        except OSError as exc:
-            raise ImageFileError(f"{self.source}: reading pixels failed ({exc}).") from exc
+        return _extract_patch(
+            pixels, self._layout, sample_idx, channels, coords, patch_size, self.source
+        )
 
     @classmethod
     def from_tiff(

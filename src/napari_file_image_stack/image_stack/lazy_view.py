@@ -39,7 +39,7 @@ class SharedPixels:
         """The pixel source, opened on first use."""
         with self._lock:
             if self._pixels is None:
-                self._pixels = self.header.open_pixels()
+                self._pixels = self.header.open_pixels(for_display=True)
             return self._pixels
 
     def close(self) -> None:

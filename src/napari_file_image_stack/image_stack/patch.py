@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .axes import AxesLayout
+from .errors import ImageFileError
 from .pixel_sources import PixelSource
 
 
@@ -84,6 +85,7 @@ def extract_patch(
     channels: Sequence[int] | None,
     coords: Sequence[int],
     patch_size: Sequence[int],
+    source: object = "data",
 ) -> NDArray[np.float32]:
     """Extract a zero-padded float32 ``C(Z)YX`` patch.
 
@@ -101,6 +103,8 @@ def extract_patch(
         Top-left corner of the box in ``(Z)YX`` order.
     patch_size : sequence of int
         Box size in ``(Z)YX`` order.
+    source : object
+        What the data is (a path), for error messages.
 
     Returns
     -------
@@ -128,7 +132,14 @@ def extract_patch(
     inside["S"], inside["T"], inside["C"] = (s, s + 1), (t, t + 1), (c_lo, c_hi)
     starts = [inside[a][0] for a in layout.axes]
     stops = [inside[a][1] for a in layout.axes]
-    box = pixels.read_box(starts, stops)
+    try:
+        box = pixels.read_box(starts, stops)
+    except ImageFileError:
+        raise
+    except Exception as exc:  # a damaged file can make any decoder raise anything
+        raise ImageFileError(
+            f"{source}: reading pixels failed ({type(exc).__name__}: {exc})."
+        ) from exc
 
     # Drop S and T, put the rest in C(Z)YX order.
     kept = "C" + layout.spatial_axes if "C" in layout.axes else layout.spatial_axes

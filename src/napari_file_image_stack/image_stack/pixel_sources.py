@@ -223,6 +223,93 @@ _populate_supported = sys.platform.startswith("linux")
 # Above this many planes in one box, prefetching costs more than it saves.
 _MAX_PREFETCH_SPANS = 4096
 
+
+class ReadPixels:
+    """Uncompressed contiguous pixels read with ``os.preadv`` into fresh memory.
+
+    For long-lived views (napari's display): nothing stays mapped, so the
+    process holds only what a caller keeps, whereas touched pages of a mapping
+    stay counted in its RSS while it exists. Each box is read with one call per
+    contiguous run; short trailing rows are read whole rather than piecemeal.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    offset : int
+        Byte offset of the first pixel.
+    shape : tuple of int
+        Shape of the stored data.
+    file_dtype : numpy.dtype
+        Dtype with the file's byte order.
+    """
+
+    # Trailing dimensions are read whole while one run stays below this size.
+    _WHOLE_RUN_BYTES = 1 << 16
+
+    def __init__(
+        self, path: Path, offset: int, shape: tuple[int, ...], file_dtype: np.dtype[Any]
+    ) -> None:
+        self._path = Path(path)
+        self._offset = int(offset)
+        self._shape = tuple(int(n) for n in shape)
+        self._file_dtype = file_dtype
+        self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._file_dtype.newbyteorder("=")
+
+    @property
+    def owned_nbytes(self) -> int:
+        return 0
+
+    def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        if self._fd is None:
+            raise ValueError(f"{self._path} was closed.")
+        shape, itemsize = self._shape, self._file_dtype.itemsize
+        lo, hi = [int(v) for v in starts], [int(v) for v in stops]
+        if any(b <= a for a, b in zip(lo, hi, strict=True)):
+            return np.zeros([max(b - a, 0) for a, b in zip(lo, hi, strict=True)], self.dtype)
+        # Widen trailing dimensions to their full extent while a run stays short.
+        read_lo, read_hi = list(lo), list(hi)
+        run_dim, run = len(shape) - 1, itemsize
+        while run_dim > 0:
+            full = lo[run_dim] == 0 and hi[run_dim] == shape[run_dim]
+            if not full and run * shape[run_dim] > self._WHOLE_RUN_BYTES:
+                break
+            read_lo[run_dim], read_hi[run_dim] = 0, shape[run_dim]
+            run *= shape[run_dim]
+            run_dim -= 1
+        out = np.empty([b - a for a, b in zip(read_lo, read_hi, strict=True)], self._file_dtype)
+        strides = np.cumprod((1, *shape[::-1]))[::-1][1:]  # element strides of the file
+        lead = [range(a, b) for a, b in zip(read_lo[:run_dim], read_hi[:run_dim], strict=True)]
+        run_bytes = (read_hi[run_dim] - read_lo[run_dim]) * run
+        flat = out.reshape(-1, run_bytes // itemsize) if out.size else out
+        for row, index in enumerate(itertools.product(*lead)):
+            element = sum(
+                i * int(st) for i, st in zip((*index, read_lo[run_dim]), strides, strict=False)
+            )
+            got = os.preadv(
+                self._fd, [memoryview(flat[row]).cast("B")], self._offset + element * itemsize
+            )
+            if got != run_bytes:
+                raise ImageFileError(
+                    f"{self._path}: the file ends inside its pixel data (truncated?)."
+                )
+        view = out[tuple(slice(a - ra, b - ra) for a, b, ra in zip(lo, hi, read_lo, strict=True))]
+        return view.astype(self.dtype, copy=False)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 DecodeFunc = Callable[..., tuple[Any, tuple[int, ...], tuple[int, ...]]]
 
 

@@ -32,6 +32,7 @@ from .pixel_sources import (
     InMemoryPixels,
     MappedPixels,
     PixelSource,
+    ReadPixels,
     ZarrPixels,
 )
 
@@ -190,6 +191,7 @@ class TiffHeader:
                 data_offset=int(series.dataoffset),
                 file_dtype=file_dtype,
             )
+        _check_geometry(key, path)
         if strategy in (None, "chunked"):
             grid = _chunk_grid(series, shape, path, stamp.size)
             if grid is not None:
@@ -224,13 +226,18 @@ class TiffHeader:
                 f"(size {self.stamp.size} -> {now.size}); open it again."
             )
 
-    def open_pixels(self, source: str | os.PathLike[str] | None = None) -> PixelSource:
+    def open_pixels(
+        self, source: str | os.PathLike[str] | None = None, *, for_display: bool = False
+    ) -> PixelSource:
         """Open the pixels with this header's strategy (a ``read_func`` for ``FileImageStack``).
 
         Parameters
         ----------
         source : str or Path, optional
             The file; must be the header's file if given.
+        for_display : bool
+            For a long-lived view: read uncompressed data with ``pread`` rather
+            than keeping a mapping whose touched pages count in the process RSS.
 
         Returns
         -------
@@ -242,6 +249,8 @@ class TiffHeader:
         self.check_unchanged()
         if self.strategy == "mapped":
             assert self.data_offset is not None and self.file_dtype is not None
+            if for_display:
+                return ReadPixels(self.path, self.data_offset, self.shape, self.file_dtype)
             return MappedPixels(self.path, self.data_offset, self.shape, self.file_dtype)
         if self.strategy == "chunked":
             assert self.grid is not None
@@ -274,6 +283,44 @@ def read_tiff(path: str | os.PathLike[str], **kwargs: Any) -> NDArray[Any]:
         raise
     except Exception as exc:
         raise ImageFileError(f"{path}: cannot read pixels ({exc}).") from exc
+
+
+def _check_geometry(key: Any, path: Path) -> None:
+    """Refuse a header whose image size does not match its number of tiles/strips.
+
+    A damaged or hostile header can claim an absurd image size; tifffile would
+    then plan allocations for it. The segment count is what the file really has.
+    """
+    try:
+        planes = int(key.samplesperpixel) if int(key.planarconfig) == 2 else 1
+        depth = int(key.imagedepth)
+        if key.is_tiled:
+            tiles_depth = -(-depth // max(int(key.tiledepth), 1))
+            expected = (
+                planes
+                * tiles_depth
+                * -(-int(key.imagelength) // int(key.tilelength))
+                * -(-int(key.imagewidth) // int(key.tilewidth))
+            )
+        else:
+            rows = max(min(int(key.rowsperstrip), int(key.imagelength)), 1)
+            expected = planes * depth * -(-int(key.imagelength) // rows)
+        found = len(key.dataoffsets)
+        stored = sum(int(c) for c in key.databytecounts)
+        claimed = int(np.prod(key.shape, dtype=np.int64)) * int(key.bitspersample) // 8
+    except (AttributeError, TypeError, ValueError, ZeroDivisionError):
+        return
+    if int(key.compression) == 1 and stored < claimed:
+        raise ImageFileError(
+            f"{path}: the header claims {claimed} bytes of uncompressed pixels per image but "
+            f"the file stores {stored} (damaged file?)."
+        )
+    if found != expected:
+        raise ImageFileError(
+            f"{path}: the header is inconsistent: an image of {key.imagelength} x "
+            f"{key.imagewidth} needs {expected} tiles/strips but the file lists {found} "
+            "(damaged file?)."
+        )
 
 
 def _check_segments_fit(series: Any, path: Path, size: int) -> None:
