@@ -59,3 +59,17 @@ def write_tiff(tmp_path: Path):
         return path
 
     return write
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail clearly, rather than crash in OpenGL, when no X display can be had."""
+    import shutil
+    import sys
+
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        if shutil.which("Xvfb") is None:
+            pytest.exit(
+                "The napari tests need a display: install Xvfb "
+                "(apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1) and run again.",
+                returncode=3,
+            )

@@ -151,7 +151,6 @@ def test_stale_files_are_noticed(tmp_path: Path) -> None:
         stack.extract_patch(0, None, (0, 0, 0), (1, 8, 8))
     stack.close()
     path.unlink()
-    stack.load if False else None
     with pytest.raises(StaleFileError, match=r"live\.tif"):
         stack.load()
 

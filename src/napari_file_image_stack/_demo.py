@@ -46,6 +46,8 @@ def run_demo_viewer(screenshot: Path | None = None) -> int:
         viewer.window._qt_window.resize(1500, 900)
         for _ in range(20):
             QApplication.processEvents()
+        viewer.reset_view()
+        QApplication.processEvents()
         viewer.screenshot(str(screenshot), canvas_only=False, flash=False)
         print(f"wrote {screenshot}")
         viewer.close()

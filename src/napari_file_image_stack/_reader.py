@@ -24,6 +24,9 @@ PathOrPaths = str | Sequence[str]
 METADATA_KEY = "file_image_stack"
 """Key of ``layer.metadata`` that holds the layer's ``FileImageStack``."""
 
+MAX_VISIBLE_FILES = 8
+"""Files of one drop shown at once; the rest open hidden."""
+
 MAX_SPLIT_CHANNELS = 8
 """A C axis of at most this many channels is shown as one layer per channel."""
 
@@ -83,7 +86,7 @@ def read_paths(path: PathOrPaths) -> list[Any]:
         One tuple per layer; ``[(None,)]`` when nothing could be opened.
     """
     from napari.utils import progress
-    from napari.utils.notifications import show_warning
+    from napari.utils.notifications import show_info, show_warning
 
     files: list[Path] = []
     for p in _as_list(path):
@@ -92,12 +95,25 @@ def read_paths(path: PathOrPaths) -> list[Any]:
             show_warning(f"Cannot open {p}: the folder holds no TIFF files.")
         files.extend(found)
     layers: list[Any] = []
+    opened = 0
     for file in progress(files, desc="Opening TIFF headers") if len(files) > 1 else files:
         try:
-            layers.extend(layer_data_for_file(file))
+            file_layers = layer_data_for_file(file)
         except Exception as exc:  # one bad file must not stop a drop
             message = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
             show_warning(f"Cannot open {message}")
+            continue
+        if opened >= MAX_VISIBLE_FILES:
+            # napari re-reads every visible layer at each slider move: keep big drops quick.
+            for _, kwargs, _ in file_layers:
+                kwargs["visible"] = False
+        opened += 1
+        layers.extend(file_layers)
+    if opened > MAX_VISIBLE_FILES:
+        show_info(
+            f"Opened {opened} files; the first {MAX_VISIBLE_FILES} are shown. Pick others in "
+            "the layer list or in Patch preview."
+        )
     return layers or [(None,)]
 
 

@@ -95,6 +95,9 @@ class PatchPreviewWidget(Container):
         self._box_timer.timeout.connect(self._draw_box)
         self.grid_layer: Shapes | None = None
 
+        self.show_only_current = CheckBox(
+            name="show_only_current", text="show only the chosen file", value=True
+        )
         self.stack_layer = ComboBox(
             name="stack_layer", label="file", choices=self._layer_choices, nullable=True
         )
@@ -146,6 +149,7 @@ class PatchPreviewWidget(Container):
         self.extend(
             [
                 self.stack_layer,
+                self.show_only_current,
                 self.axes,
                 self.axes_info,
                 self.confirm_axes,
@@ -171,6 +175,7 @@ class PatchPreviewWidget(Container):
             ]
         )
         self.stack_layer.changed.connect(self._on_file_changed)
+        self.show_only_current.changed.connect(self._show_only_current)
         self.axes.changed.connect(self._on_axes_typed)
         self.confirm_axes.changed.connect(self._on_confirm_axes)
         self.sample.changed.connect(self._on_sample_changed)
@@ -283,7 +288,21 @@ class PatchPreviewWidget(Container):
         with self.axes.changed.blocked():
             self.axes.value = entry.stack.axes if entry.stack is not None else ""
         self._show_axes_state(entry)
+        self._show_only_current()
         self._refresh_controls()
+
+    def _show_only_current(self, *_: Any) -> None:
+        """Show the current file's layers and hide other opened files (``show_only_current``).
+
+        Every visible layer is re-read and redrawn at each move of the sliders; with
+        hundreds of files stacked on top of each other that would stall the viewer.
+        """
+        entry = self.current
+        if not self.show_only_current.value or entry is None:
+            return
+        for layer in self.viewer.layers:
+            if METADATA_KEY in layer.metadata and not layer.metadata.get("patch_preview"):
+                layer.visible = any(layer is own for own in entry.layers)
 
     # ------------------------------------------------------------------ axes
     def _show_axes_state(self, entry: OpenedFile, problem: str = "") -> None:
@@ -729,7 +748,8 @@ class PatchPreviewWidget(Container):
         ]
         summary = (
             f"{len(report.files)} files, {report.samples} samples, "
-            f"{report.patches_per_epoch} patches per epoch"
+            f"{report.patches_per_epoch if report.patches_per_epoch is not None else '-'} "
+            "patches per epoch"
         )
         status = "OK: ready for training" if report.ok else "NOT OK: fix the problems"
         self.training_report.value = "\n".join([f"{status} ({summary})", *lines])
