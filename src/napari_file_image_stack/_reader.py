@@ -17,6 +17,7 @@ import numpy as np
 from .image_stack import FileImageStack, TiffHeader, is_tiff_name
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess, axes_from_tiff_axes
+from .image_stack.tiff_file import tiff_files_in
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | Sequence[str]
@@ -35,16 +36,6 @@ _CHANNEL_COLORMAPS = ("magenta", "green", "cyan", "yellow", "blue", "red", "gray
 
 def _as_list(path: PathOrPaths) -> list[str]:
     return [str(path)] if isinstance(path, str | os.PathLike) else [str(p) for p in path]
-
-
-def tiff_files_in(path: str | os.PathLike[str]) -> list[Path]:
-    """The TIFF files a path stands for: itself, or those in a folder sorted by name."""
-    p = Path(path)
-    if p.is_dir():
-        return sorted(
-            (c for c in p.iterdir() if c.is_file() and is_tiff_name(c)), key=lambda c: c.name
-        )
-    return [p]
 
 
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[Any]] | None:

@@ -302,7 +302,9 @@ class PatchPreviewWidget(Container):
             return
         for layer in self.viewer.layers:
             if METADATA_KEY in layer.metadata and not layer.metadata.get("patch_preview"):
-                layer.visible = any(layer is own for own in entry.layers)
+                wanted = any(layer is own for own in entry.layers)
+                if layer.visible != wanted:  # napari redraws on every assignment
+                    layer.visible = wanted
 
     # ------------------------------------------------------------------ axes
     def _show_axes_state(self, entry: OpenedFile, problem: str = "") -> None:

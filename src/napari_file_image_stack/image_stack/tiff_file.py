@@ -51,6 +51,16 @@ def is_tiff_name(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(TIFF_SUFFIXES)
 
 
+def tiff_files_in(path: str | os.PathLike[str]) -> list[Path]:
+    """The TIFF files a path stands for: itself, or those in a folder sorted by name."""
+    p = Path(path)
+    if p.is_dir():
+        return sorted(
+            (c for c in p.iterdir() if c.is_file() and is_tiff_name(c)), key=lambda c: c.name
+        )
+    return [p]
+
+
 def _available_memory() -> int:
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))

@@ -6,6 +6,7 @@ the file, the value and the fix. Only headers are read.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 from .axes import AxesLayout, check_axes
 from .metadata_axes import AxesSource, axes_from_tiff_axes
 from .sampling import patches_per_sample
-from .tiff_file import TiffHeader, is_tiff_name
+from .tiff_file import TiffHeader, tiff_files_in
 
 MANY_CHANNELS = 10
 """A C axis larger than this is probably Z or samples."""
@@ -109,18 +110,7 @@ class DatasetReport:
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files named, and the TIFF files of folders named (sorted by name)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(
-                sorted(
-                    (c for c in p.iterdir() if c.is_file() and is_tiff_name(c)),
-                    key=lambda c: c.name,
-                )
-            )
-        else:
-            out.append(p)
-    return out
+    return [f for p in paths for f in tiff_files_in(p)]
 
 
 def report_file(path: Path, axes: str | None = None) -> FileReport:
@@ -209,7 +199,9 @@ def describe(
         return report
     layout = AxesLayout(axes, shape)
     report.data_shape = layout.data_shape
-    report.float32_bytes = 4 * layout.n_samples * layout.n_channels * _prod(layout.spatial_shape)
+    report.float32_bytes = (
+        4 * layout.n_samples * layout.n_channels * math.prod(layout.spatial_shape)
+    )
     if layout.n_channels > MANY_CHANNELS:
         report.warnings.append(
             f"{name}: C has {layout.n_channels} channels (axes {axes!r}); more than "
@@ -221,13 +213,6 @@ def describe(
             "is not meaningful, convert to greyscale first."
         )
     return report
-
-
-def _prod(values: Sequence[int]) -> int:
-    out = 1
-    for v in values:
-        out *= int(v)
-    return out
 
 
 def check_dataset(
