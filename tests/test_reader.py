@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,13 @@ from napari_file_image_stack import FileImageStack
 from napari_file_image_stack._reader import napari_get_reader
 
 PLUGIN = "napari-file-image-stack"
+
+
+def rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
 
 
 def stack_of(layer) -> FileImageStack | None:
@@ -116,7 +124,15 @@ def test_open_does_not_read_pixels(make_napari_viewer, tmp_path: Path) -> None:
     with tifffile.TiffWriter(path) as tif:
         tif.write(shape=shape, dtype=np.uint16, metadata={"axes": "ZYX"})
     viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((8, 8), np.uint8))  # napari's first-layer start-up costs
+    viewer.layers.clear()
+    before = rss()
+    t0 = time.perf_counter()
     (layer,) = viewer.open(str(path), plugin=PLUGIN)
+    seconds = time.perf_counter() - t0
+    growth = rss() - before
+    print(f"opened a 128 MiB file in {seconds * 1e3:.0f} ms, RSS +{growth / 2**20:.1f} MiB")
+    assert growth < 48 * 2**20  # one 2 MiB plane on screen and napari's layer, not the file
     stack = stack_of(layer)
     assert not stack.is_loaded and stack.original_data_shape == shape
     assert stack.header.strategy == "mapped"

@@ -153,6 +153,14 @@ def test_stale_files_are_noticed(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(StaleFileError, match=r"live\.tif"):
         stack.load()
+    good_tiff(path)
+    stack = FileImageStack.from_tiff(path, "ZYX")
+    stack.load()
+    stack.extract_patch(0, None, (0, 0, 0), (1, 8, 8))
+    path.unlink()  # deleted between two patches
+    with pytest.raises(StaleFileError, match="removed"):
+        stack.extract_patch(0, None, (0, 0, 0), (1, 8, 8))
+    stack.close()
 
 
 def test_truncated_under_an_open_mapping_is_an_error_not_a_crash(tmp_path: Path) -> None:

@@ -181,7 +181,8 @@ def test_loaded_files_are_bounded_and_closed(make_napari_viewer, qtbot, tmp_path
         widget.patch_size.value = (8, 8)
         widget.extract.clicked.emit()
         qtbot.waitUntil(
-            lambda layer=layer: layer.metadata["file_image_stack"].is_loaded, timeout=5000
+            lambda layer=layer: any(p.name.startswith(layer.name) for p in previews(viewer)),
+            timeout=5000,
         )
         assert sum(s.is_loaded for s in stacks) <= 2
     assert [s.is_loaded for s in stacks] == [False, False, True, True]
@@ -243,3 +244,19 @@ def test_check_for_training_grid_and_export(make_napari_viewer, tmp_path: Path, 
     assert 'axes: "TCZYX"' in target.read_text() and "patch_size: [4, 32, 32]" in target.read_text()
     widget.show_grid.value = False
     assert widget.grid_layer is None
+
+
+def test_removing_one_channel_layer_keeps_the_file_open(make_napari_viewer, qtbot, tczyx) -> None:
+    path, _ = tczyx
+    viewer = make_napari_viewer()
+    c0, c1 = viewer.open(str(path), plugin=PLUGIN)  # opened before the widget is docked
+    widget = dock(viewer)
+    assert widget.stack_layer.value is c1  # the active layer when docked
+    widget.stack_layer.value = c0
+    widget.extract.clicked.emit()
+    stack = c0.metadata["file_image_stack"]
+    qtbot.waitUntil(lambda: len(previews(viewer)) == 2, timeout=5000)
+    viewer.layers.remove(c0)
+    assert stack.is_loaded  # C1 still shows the file
+    viewer.layers.remove(c1)
+    assert not stack.is_loaded and not c1.data.is_open

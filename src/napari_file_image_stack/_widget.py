@@ -225,6 +225,12 @@ class PatchPreviewWidget(Container):
             self._files[key] = entry
             if entry.stack is not None:
                 self.pool.add(entry.stack)
+            # All layers of the file (one per channel), so removing one does not close it.
+            entry.layers = [
+                other
+                for other in self.viewer.layers
+                if other is not layer and other.metadata.get("source_path") == key
+            ]
         if all(existing is not layer for existing in entry.layers):
             entry.layers.append(layer)
         return entry
@@ -246,8 +252,11 @@ class PatchPreviewWidget(Container):
         if new is not None and self._is_candidate(new):
             self._file_of(new)
             self.stack_layer.value = new
-        elif self.stack_layer.value is None and self.stack_layer.choices:
-            self.stack_layer.value = self.stack_layer.choices[0]
+        elif self.stack_layer.value is None:
+            active = self.viewer.layers.selection.active
+            candidates = [layer for _, layer in self._layer_choices()]
+            if candidates:
+                self.stack_layer.value = active if active in candidates else candidates[0]
         self._refresh_files_info()
 
     def _on_active_layer(self, event: Any = None) -> None:
@@ -403,13 +412,15 @@ class PatchPreviewWidget(Container):
         self.sample_info.value = f"S index {s} of {layout.n_s}, T index {t} of {layout.n_t}"
         self._show_plane()
 
-    def _spatial_layer_axes(self, entry: OpenedFile, layer: Layer) -> dict[str, int]:
-        """Positions of the S/T/Z/Y/X axes of ``entry``'s stack in ``layer``."""
+    def _layer_axes(self, entry: OpenedFile, layer: Layer) -> dict[str, int]:
+        """Position of each axis letter of ``entry``'s stack in ``layer`` ({} if unknown)."""
         assert entry.stack is not None
         axes = entry.stack.axes
-        if layer.ndim != len(axes):  # channel-split layer: C removed
+        if layer.ndim != len(axes):  # a channel-split layer has no C
             axes = axes.replace("C", "")
-        return {a: i for i, a in enumerate(axes) if layer.ndim == len(axes)}
+        if layer.ndim != len(axes):
+            return {}
+        return {a: i for i, a in enumerate(axes)}
 
     def _show_plane(self) -> None:
         """Move the viewer to the chosen sample and the middle of the box in Z."""
@@ -419,7 +430,7 @@ class PatchPreviewWidget(Container):
         layout = entry.layout
         assert layout is not None
         layer = entry.layers[0]
-        positions = self._spatial_layer_axes(entry, layer)
+        positions = self._layer_axes(entry, layer)
         s, t = layout.sample_to_st(min(self.sample.value, layout.n_samples - 1))
         wanted = {"S": s, "T": t}
         if "Z" in layout.spatial_axes:
@@ -586,6 +597,8 @@ class PatchPreviewWidget(Container):
         size: tuple[int, ...],
         patch: NDArray[np.float32],
     ) -> list[Layer]:
+        if self._files.get(entry.key) is not entry:
+            return []  # the file's layers were removed while its patch was being read
         # One preview at a time, whichever file it came from, unless keep_previews:
         # browsing many files must not pile up layers (napari spends MiB on each).
         reusable: list[Layer] = []
