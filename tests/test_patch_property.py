@@ -51,7 +51,10 @@ def test_extract_patch_matches_numpy_model(case) -> None:
         try:
             tifffile.imwrite(path, data, photometric="minisblack", **kwargs)
         except IndexError:  # tifffile cannot write some all-ones shapes: store it flat
-            tifffile.imwrite(path, data.reshape(-1, shape[-1]), photometric="minisblack")
+            path = Path(tmp) / "flat.tif"  # the failed writer may still hold the first file
+            tifffile.imwrite(
+                path, data.reshape(-1, shape[-1]), photometric="minisblack", metadata=None
+            )
         stored = tifffile.imread(path)
         assert stored.size == data.size
         if stored.shape == shape:

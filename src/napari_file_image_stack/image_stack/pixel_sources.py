@@ -442,18 +442,11 @@ class ChunkedPixels:
         lead_box = [
             range(int(a), int(b)) for a, b in zip(starts[:n_lead], stops[:n_lead], strict=True)
         ]
+        # Pages are numbered in C order over the series' leading dimensions.
+        lead_strides = [math.prod(grid.lead_shape[d + 1 :]) for d in range(n_lead)]
         jobs: list[tuple[tuple[int, ...], int, int]] = []
         for lead_idx in np.ndindex(*[len(r) for r in lead_box]):
-            page = (
-                int(
-                    np.ravel_multi_index(
-                        tuple(r[i] for r, i in zip(lead_box, lead_idx, strict=True)),
-                        grid.lead_shape,
-                    )
-                )
-                if n_lead
-                else 0
-            )
+            page = sum(r[i] * st for r, i, st in zip(lead_box, lead_idx, lead_strides, strict=True))
             for sp in sp_range:
                 for row in rows:
                     for col in cols:
