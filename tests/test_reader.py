@@ -32,6 +32,8 @@ def stack_of(layer) -> FileImageStack | None:
 def test_get_reader_is_cheap_and_selective(tmp_path: Path) -> None:
     assert napari_get_reader(str(tmp_path / "a.tif")) is not None
     assert napari_get_reader([str(tmp_path / "a.TIF"), str(tmp_path / "b.ome.tif")]) is not None
+    assert napari_get_reader(str(tmp_path)) is None  # no TIFF inside: left to other readers
+    tifffile.imwrite(tmp_path / "inside.tif", np.zeros((4, 4), np.uint8))
     assert napari_get_reader(str(tmp_path)) is not None
     assert napari_get_reader(str(tmp_path / "a.png")) is None
     assert napari_get_reader([str(tmp_path / "a.tif"), str(tmp_path / "b.png")]) is None

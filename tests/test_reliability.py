@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from napari_file_image_stack import FileImageStack, StaleFileError
+from napari_file_image_stack._reader import napari_get_reader, read_paths
 from napari_file_image_stack.image_stack.training_checks import inspect_dataset
 
 PLUGIN = "napari-file-image-stack"
@@ -130,7 +131,9 @@ def test_bad_inputs_become_notifications_in_napari(make_napari_viewer, tmp_path:
     messages = " ".join(str(n.message) for n in notification_manager.records[before:])
     for name in ("empty.tif", "random.tif", "cut_in_header.tif", "picture.tif", "absurd_width.tif"):
         assert name in messages, name
-    viewer.open(str(corpus["directory named x.tif"]), plugin=PLUGIN)
+    folder = corpus["directory named x.tif"]
+    assert napari_get_reader(str(folder)) is None  # an empty folder is not ours to open
+    assert read_paths(str(folder)) == [(None,)]
     assert "holds no TIFF files" in str(notification_manager.records[-1].message)
 
 

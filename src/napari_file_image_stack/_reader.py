@@ -53,11 +53,20 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[Any]] |
     """
     try:
         paths = _as_list(path)
-        if paths and all(os.path.isdir(p) or is_tiff_name(p) for p in paths):
+        if paths and all(_holds_tiffs(p) if os.path.isdir(p) else is_tiff_name(p) for p in paths):
             return read_paths
     except Exception:
         pass
     return None
+
+
+def _holds_tiffs(folder: str) -> bool:
+    """True if a folder has a TIFF file directly inside; stops at the first one found.
+
+    Other folders (a ``.zarr`` store, say) are left to other readers.
+    """
+    with os.scandir(folder) as entries:
+        return any(is_tiff_name(e.name) and e.is_file() for e in entries)
 
 
 def read_paths(path: PathOrPaths) -> list[Any]:

@@ -671,9 +671,11 @@ class PatchPreviewWidget(Container):
         boxes = random_boxes(layout, size, int(self.n_random.value))
 
         def work() -> NDArray[np.float32]:
-            self.pool.use(stack)
             return np.stack(
-                [stack.extract_patch(b.sample_idx, channels, b.coords, b.patch_size) for b in boxes]
+                [
+                    self.pool.extract_patch(stack, b.sample_idx, channels, b.coords, b.patch_size)
+                    for b in boxes
+                ]
             )
 
         def done(patches: NDArray[np.float32]) -> None:

@@ -96,10 +96,13 @@ class InMemoryPixels:
 
 
 class MappedPixels:
-    """Uncompressed contiguous pixels, memory-mapped read-only.
+    """Uncompressed contiguous pixels, memory-mapped read-only (the first small box by pread).
 
-    The mapping is advised ``MADV_RANDOM`` so that a cold patch reads only the
-    pages it touches instead of the kernel's read-ahead window around each.
+    Boxes go through a read-only memory map advised ``MADV_RANDOM``, so that a
+    cold patch reads only the pages it touches instead of the kernel's
+    read-ahead window. The map is made on first need: a first box within one
+    plane is read with one ``preadv`` of its rows instead, which is cheaper than
+    mapping, faulting in and unmapping a file for a single patch.
 
     Parameters
     ----------
@@ -118,25 +121,14 @@ class MappedPixels:
     ) -> None:
         self._path = Path(path)
         self._shape = tuple(shape)
+        self._file_dtype = file_dtype
         self._dtype = file_dtype.newbyteorder("=")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * file_dtype.itemsize
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            if nbytes == 0:
-                self._mmap: mmap.mmap | None = None
-                self._array: NDArray[Any] | None = np.zeros(shape, file_dtype)
-                self._offset = 0
-            else:
-                self._mmap = mmap.mmap(fd, offset + nbytes, access=mmap.ACCESS_READ)
-                if hasattr(mmap, "MADV_RANDOM"):
-                    self._mmap.madvise(mmap.MADV_RANDOM)
-                self._offset = offset
-                self._array = np.frombuffer(
-                    self._mmap, dtype=file_dtype, count=nbytes // file_dtype.itemsize, offset=offset
-                ).reshape(shape)
-        finally:
-            # mmap keeps its own duplicate of the descriptor.
-            os.close(fd)
+        self._offset = int(offset)
+        self._rows = ReadPixels(path, offset, shape, file_dtype)
+        self._mmap: mmap.mmap | None = None
+        self._array: NDArray[Any] | None = None
+        self._row_bytes = self._shape[-1] * file_dtype.itemsize
+        self._first_read = True
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -150,15 +142,31 @@ class MappedPixels:
     def owned_nbytes(self) -> int:
         return 0
 
-    @property
-    def array(self) -> NDArray[Any]:
-        """The whole mapped array (read-only, lazily paged in)."""
+    def _mapped(self) -> NDArray[Any]:
         if self._array is None:
-            raise ValueError("This mapping was closed.")
+            nbytes = math.prod(self._shape) * self._file_dtype.itemsize
+            self._mmap = mmap.mmap(
+                self._rows.fileno(), self._offset + nbytes, access=mmap.ACCESS_READ
+            )
+            if hasattr(mmap, "MADV_RANDOM"):
+                self._mmap.madvise(mmap.MADV_RANDOM)
+            self._array = np.frombuffer(
+                self._mmap, self._file_dtype, nbytes // self._file_dtype.itemsize, self._offset
+            ).reshape(self._shape)
         return self._array
 
     def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
-        array = self.array
+        if self._array is None:
+            # The first box of a small one-plane read comes by pread: one patch from each of
+            # many files never pays for a mapping. Later boxes are cheaper through the map.
+            planes = math.prod(
+                int(b) - int(a) for a, b in zip(starts[:-2], stops[:-2], strict=True)
+            )
+            rows = int(stops[-2]) - int(starts[-2])
+            first_read, self._first_read = self._first_read, False
+            if first_read and planes <= 1 and rows * self._row_bytes <= _PREAD_MAX_BYTES:
+                return self._rows.read_box(starts, stops)
+        array = self._mapped()
         self._prefetch(array, starts, stops)
         return array[_box_slices(starts, stops)]
 
@@ -215,10 +223,14 @@ class MappedPixels:
                 # A view is still alive elsewhere; the mapping goes with it.
                 pass
             self._mmap = None
+        self._rows.close()
 
 
 _MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
 _populate_supported = sys.platform.startswith("linux")
+
+# A one-plane box up to this size is read with pread rather than through the mapping.
+_PREAD_MAX_BYTES = 1 << 20
 
 # Above this many planes in one box, prefetching costs more than it saves.
 _MAX_PREFETCH_SPANS = 4096
@@ -303,6 +315,12 @@ class ReadPixels:
                 )
         view = out[tuple(slice(a - ra, b - ra) for a, b, ra in zip(lo, hi, read_lo, strict=True))]
         return view.astype(self.dtype, copy=False)
+
+    def fileno(self) -> int:
+        """The open file descriptor."""
+        if self._fd is None:
+            raise ValueError(f"{self._path} was closed.")
+        return self._fd
 
     def close(self) -> None:
         if self._fd is not None:

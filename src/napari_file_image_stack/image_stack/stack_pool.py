@@ -7,6 +7,7 @@ memory) and eviction is least-recently-used.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -68,6 +69,8 @@ class StackPool:
         max_bytes: int | None = None,
         check: bool = False,
     ) -> None:
+        # A GUI loads in worker threads while its main thread closes files: one lock.
+        self._lock = threading.RLock()
         self._stacks: list[FileImageStack] = []
         self._recent: list[FileImageStack] = []  # loaded through the pool, oldest first
         self._check = check
@@ -83,10 +86,11 @@ class StackPool:
 
     @max_loaded.setter
     def max_loaded(self, value: int) -> None:
-        if int(value) < 1:
-            raise ValueError(f"max_loaded must be at least 1, got {value}.")
-        self._max_loaded = int(value)
-        self._evict(keep=self._recent[-1] if self._recent else None)
+        with self._lock:
+            if int(value) < 1:
+                raise ValueError(f"max_loaded must be at least 1, got {value}.")
+            self._max_loaded = int(value)
+            self._evict(keep=self._recent[-1] if self._recent else None)
 
     @property
     def stacks(self) -> tuple[FileImageStack, ...]:
@@ -113,26 +117,29 @@ class StackPool:
 
     def add(self, stack: FileImageStack) -> FileImageStack:
         """Add a stack (not loaded by this); returns it."""
-        if stack in self:
+        with self._lock:
+            if stack in self:
+                return stack
+            if self._check:
+                check_consistent([*self._stacks[:1], stack])
+            self._stacks.append(stack)
             return stack
-        if self._check:
-            check_consistent([*self._stacks[:1], stack])
-        self._stacks.append(stack)
-        return stack
 
     def remove(self, stack: FileImageStack) -> None:
         """Close a stack and forget it."""
-        stack.close()
-        self._stacks = [s for s in self._stacks if s is not stack]
-        self._recent = [s for s in self._recent if s is not stack]
+        with self._lock:
+            stack.close()
+            self._stacks = [s for s in self._stacks if s is not stack]
+            self._recent = [s for s in self._recent if s is not stack]
 
     def use(self, stack: FileImageStack) -> FileImageStack:
         """Load ``stack`` if needed, mark it most recently used, and close others beyond limits."""
-        self.add(stack)
-        stack.load()
-        self._recent = [s for s in self._recent if s is not stack] + [stack]
-        self._evict(keep=stack)
-        return stack
+        with self._lock:
+            self.add(stack)
+            stack.load()
+            self._recent = [s for s in self._recent if s is not stack] + [stack]
+            self._evict(keep=stack)
+            return stack
 
     def extract_patch(
         self,
@@ -142,16 +149,21 @@ class StackPool:
         coords: Sequence[int],
         patch_size: Sequence[int],
     ) -> NDArray[np.float32]:
-        """Use ``stack`` and extract a patch from it (see ``FileImageStack.extract_patch``)."""
-        return self.use(stack).extract_patch(sample_idx, channels, coords, patch_size)
+        """Use ``stack`` and extract a patch from it (see ``FileImageStack.extract_patch``).
+
+        The pool's lock is held while reading, so no other thread closes the stack meanwhile.
+        """
+        with self._lock:
+            return self.use(stack).extract_patch(sample_idx, channels, coords, patch_size)
 
     def close_unused(self, keep: FileImageStack | None = None) -> list[FileImageStack]:
         """Close every stack but ``keep``; returns those closed."""
-        closed = [s for s in self._stacks if s.is_loaded and s is not keep]
-        for stack in closed:
-            stack.close()
-        self._recent = [s for s in self._recent if s is keep]
-        return closed
+        with self._lock:
+            closed = [s for s in self._stacks if s.is_loaded and s is not keep]
+            for stack in closed:
+                stack.close()
+            self._recent = [s for s in self._recent if s is keep]
+            return closed
 
     def close_all(self) -> None:
         """Close every stack."""
