@@ -39,7 +39,7 @@ def _as_list(path: PathOrPaths) -> list[str]:
 
 
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[Any]] | None:
-    """Return the reader if every path is a TIFF name or a folder; never raises.
+    """Return the reader if every path is a TIFF name or a folder holding TIFFs; never raises.
 
     Parameters
     ----------
