@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 ALLOWED_AXES = "STCZYX"
 """Letters an axes string may use."""
@@ -72,7 +73,7 @@ def check_axes(axes: str, shape: Sequence[int]) -> None:
 
 @dataclass(frozen=True)
 class AxesLayout:
-    """How data of a given shape and axes maps onto ``SC(Z)YX``.
+    """How data of a given shape and axes maps onto ``SC(Z)YX`` (derived sizes are cached).
 
     Parameters
     ----------
@@ -93,37 +94,37 @@ class AxesLayout:
         """Size of axis ``letter`` in the stored data, 1 if absent."""
         return self.shape[self.axes.index(letter)] if letter in self.axes else 1
 
-    @property
+    @cached_property
     def n_s(self) -> int:
         """Number of S positions in the stored data."""
         return self.size_of("S")
 
-    @property
+    @cached_property
     def n_t(self) -> int:
         """Number of T positions in the stored data."""
         return self.size_of("T")
 
-    @property
+    @cached_property
     def n_samples(self) -> int:
         """Number of samples after merging S and T."""
         return self.n_s * self.n_t
 
-    @property
+    @cached_property
     def n_channels(self) -> int:
         """Number of channels (1 without a C axis)."""
         return self.size_of("C")
 
-    @property
+    @cached_property
     def spatial_axes(self) -> str:
         """Spatial axes in ``(Z)YX`` order."""
         return "".join(a for a in SPATIAL_AXES if a in self.axes)
 
-    @property
+    @cached_property
     def spatial_shape(self) -> tuple[int, ...]:
         """Sizes of the spatial axes in ``(Z)YX`` order."""
         return tuple(self.size_of(a) for a in self.spatial_axes)
 
-    @property
+    @cached_property
     def data_shape(self) -> tuple[int, ...]:
         """Shape in ``SC(Z)YX`` order."""
         return (self.n_samples, self.n_channels, *self.spatial_shape)

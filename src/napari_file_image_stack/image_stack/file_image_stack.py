@@ -233,7 +233,7 @@ class FileImageStack:
         ValueError
             If it is not a readable TIFF or the axes do not fit its shape.
         """
-        header = TiffHeader.read(path, strategy=strategy)
+        header = TiffHeader.read(path, strategy=strategy, with_scale=False)
         return cls.from_header(header, axes)
 
     @classmethod

@@ -119,7 +119,7 @@ class MappedPixels:
     def __init__(
         self, path: Path, offset: int, shape: tuple[int, ...], file_dtype: np.dtype[Any]
     ) -> None:
-        self._path = Path(path)
+        self._path = path
         self._shape = tuple(shape)
         self._file_dtype = file_dtype
         self._dtype = file_dtype.newbyteorder("=")
@@ -262,10 +262,12 @@ class ReadPixels:
     def __init__(
         self, path: Path, offset: int, shape: tuple[int, ...], file_dtype: np.dtype[Any]
     ) -> None:
-        self._path = Path(path)
+        self._path = path
         self._offset = int(offset)
         self._shape = tuple(int(n) for n in shape)
         self._file_dtype = file_dtype
+        # element strides of the stored array, C order
+        self._strides = tuple(math.prod(self._shape[d + 1 :]) for d in range(len(self._shape)))
         self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
 
     @property
@@ -298,13 +300,13 @@ class ReadPixels:
             run *= shape[run_dim]
             run_dim -= 1
         out = np.empty([b - a for a, b in zip(read_lo, read_hi, strict=True)], self._file_dtype)
-        strides = np.cumprod((1, *shape[::-1]))[::-1][1:]  # element strides of the file
+        strides = self._strides
         lead = [range(a, b) for a, b in zip(read_lo[:run_dim], read_hi[:run_dim], strict=True)]
         run_bytes = (read_hi[run_dim] - read_lo[run_dim]) * run
         flat = out.reshape(-1, run_bytes // itemsize) if out.size else out
         for row, index in enumerate(itertools.product(*lead)):
             element = sum(
-                i * int(st) for i, st in zip((*index, read_lo[run_dim]), strides, strict=False)
+                i * st for i, st in zip((*index, read_lo[run_dim]), strides, strict=False)
             )
             got = os.preadv(
                 self._fd, [memoryview(flat[row]).cast("B")], self._offset + element * itemsize

@@ -76,11 +76,6 @@ class FileStamp:
     mtime_ns: int
     inode: int
 
-    @classmethod
-    def of(cls, path: Path) -> FileStamp:
-        st = os.stat(path)
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
-
 
 @dataclass(frozen=True)
 class TiffHeader:
@@ -110,7 +105,13 @@ class TiffHeader:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
     @classmethod
-    def read(cls, path: str | os.PathLike[str], strategy: Strategy | None = None) -> TiffHeader:
+    def read(
+        cls,
+        path: str | os.PathLike[str],
+        strategy: Strategy | None = None,
+        *,
+        with_scale: bool = True,
+    ) -> TiffHeader:
         """Read a TIFF header.
 
         Parameters
@@ -120,6 +121,8 @@ class TiffHeader:
         strategy : {"mapped", "chunked", "zarr", "whole"}, optional
             Force a pixel strategy (tests, benchmarks); by default the best the
             file allows.
+        with_scale : bool
+            Also read the pixel spacing (for display); training has no use for it.
 
         Returns
         -------
@@ -150,7 +153,7 @@ class TiffHeader:
             raise ImageFileError(f"{path}: the file is empty (0 bytes), not a TIFF.")
         try:
             with tifffile.TiffFile(path) as tif:
-                return cls._from_tifffile(tif, path, stamp, strategy)
+                return cls._from_tifffile(tif, path, stamp, strategy, with_scale)
         except (ImageFileError, PermissionError, FileNotFoundError):
             raise
         except MemoryError as exc:
@@ -160,7 +163,12 @@ class TiffHeader:
 
     @classmethod
     def _from_tifffile(
-        cls, tif: Any, path: Path, stamp: FileStamp, strategy: Strategy | None
+        cls,
+        tif: Any,
+        path: Path,
+        stamp: FileStamp,
+        strategy: Strategy | None,
+        with_scale: bool,
     ) -> TiffHeader:
         if not tif.series:
             raise ImageFileError(f"{path}: the TIFF holds no image data.")
@@ -177,7 +185,7 @@ class TiffHeader:
             tiff_axes=str(series.axes),
             kind=str(getattr(series, "kind", "")),
             stamp=stamp,
-            scale=_scale_of(tif, series),
+            scale=_scale_of(tif, series) if with_scale else {},
         )
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
@@ -227,13 +235,14 @@ class TiffHeader:
     def check_unchanged(self) -> None:
         """Raise :class:`StaleFileError` if the file changed or went since the header was read."""
         try:
-            now = FileStamp.of(self.path)
+            st = os.stat(self.path)
         except FileNotFoundError as exc:
             raise StaleFileError(f"{self.path}: the file was removed after it was opened.") from exc
-        if now != self.stamp:
+        stamp = self.stamp  # compared field by field: this runs before every patch
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (stamp.size, stamp.mtime_ns, stamp.inode):
             raise StaleFileError(
                 f"{self.path}: the file changed on disk after it was opened "
-                f"(size {self.stamp.size} -> {now.size}); open it again."
+                f"(size {stamp.size} -> {st.st_size}); open it again."
             )
 
     def open_pixels(
@@ -254,7 +263,7 @@ class TiffHeader:
         PixelSource
             Lazy access to the pixels in the file's axes and dtype.
         """
-        if source is not None and Path(source) != self.path:
+        if source is not None and os.fspath(source) != os.fspath(self.path):
             raise ValueError(f"This header belongs to {self.path}, not {source}.")
         self.check_unchanged()
         if self.strategy == "mapped":
