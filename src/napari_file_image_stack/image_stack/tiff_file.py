@@ -42,6 +42,9 @@ STRATEGIES: tuple[Strategy, ...] = ("mapped", "chunked", "zarr", "whole")
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 """File name endings taken as TIFF (compared case-insensitively; ``.ome.tif`` included)."""
 
+# Without a mapped or chunked layout, files up to this size are read whole (not via zarr).
+_SMALL_FILE_BYTES = 64 << 20
+
 # A decoded segment larger than this is refused rather than allocated.
 _MAX_SEGMENT_BYTES = 1 << 30
 
@@ -214,7 +217,10 @@ class TiffHeader:
             grid = _chunk_grid(series, shape, path, stamp.size)
             if grid is not None:
                 return cls(**common, strategy="chunked", grid=grid)
-        if strategy in (None, "zarr"):
+        # Small files are read whole: as fast as chunked access, and the zarr store
+        # mishandles some odd shapes (tifffile's 'QYXQQ' series of a 1x2 page).
+        small = strategy is None and nbytes <= _SMALL_FILE_BYTES
+        if strategy == "zarr" or (strategy is None and not small):
             try:
                 series.aszarr().close()
                 zarr_ok = True
