@@ -59,7 +59,7 @@ class OpenedFile:
 
     @property
     def layout(self) -> AxesLayout | None:
-        return AxesLayout(self.stack.axes, self.shape) if self.stack is not None else None
+        return self.stack.layout if self.stack is not None else None
 
     @property
     def metadata(self) -> dict[str, Any]:
