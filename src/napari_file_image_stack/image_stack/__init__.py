@@ -8,6 +8,7 @@ from .axes import ALLOWED_AXES, AxesLayout, check_axes, check_axes_letters, resh
 from .errors import ImageFileError, NotLoadedError, StaleFileError
 from .file_image_stack import FileImageStack, ReadFunc
 from .pixel_sources import PixelSource
+from .protocol import ImageStack
 from .tiff_file import TiffHeader, is_tiff_name, read_tiff
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "AxesLayout",
     "FileImageStack",
     "ImageFileError",
+    "ImageStack",
     "NotLoadedError",
     "PixelSource",
     "ReadFunc",
