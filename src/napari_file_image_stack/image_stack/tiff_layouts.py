@@ -289,13 +289,24 @@ def _check_segments_fit(info: SeriesInfo) -> None:
 
 def _same_decoder(page: Any, key: Any) -> bool:
     """True if ``key``'s segment decoder decodes ``page`` exactly as tifffile would."""
-    if page is key or getattr(page, "keyframe", None) is key:
+    frame_key = getattr(page, "keyframe", None) or page  # a TiffFrame decodes as its key page
+    if frame_key is key:
         return True
-    return bool(
-        page.hash == key.hash
-        and page.planarconfig == key.planarconfig
-        and getattr(page, "is_jfif", False) == getattr(key, "is_jfif", False)
-    )
+    if frame_key.hash != key.hash or frame_key.planarconfig != key.planarconfig:
+        return False
+    return int(key.compression) not in _JPEG_CODECS or _is_jfif(frame_key) == _is_jfif(key)
+
+
+def _is_jfif(page: Any) -> bool:
+    """tifffile's ``is_jfif`` (it picks the JPEG colour space), reading the page's own file."""
+    handle = page.parent.filehandle
+    if not handle.closed:
+        return bool(page.is_jfif)
+    handle.open()  # tifffile closes the other files of a series after parsing them
+    try:
+        return bool(page.is_jfif)
+    finally:
+        handle.close()
 
 
 def _chunk_grid(info: SeriesInfo) -> ChunkGrid | None:
@@ -372,7 +383,8 @@ def _chunk_grid(info: SeriesInfo) -> ChunkGrid | None:
         for i, page in enumerate(pages):
             if page is None:
                 continue
-            tables = getattr(page, "jpegtables", None)
+            frame_key = getattr(page, "keyframe", None) or page
+            tables = getattr(page, "jpegtables", getattr(frame_key, "jpegtables", None))
             tables = bytes(tables) if tables is not None else None
             slot = seen.get(tables)
             if slot is None:
