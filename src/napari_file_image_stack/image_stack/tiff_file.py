@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TiffHeader:
     """What the header of a TIFF file says about one series, read with the file closed after.
 
@@ -63,8 +63,8 @@ class TiffHeader:
     kind: str
     """tifffile's series kind: ``"imagej"``, ``"ome"``, ``"shaped"``, ``"generic"``..."""
     stamp: FileStamp
-    layout: PixelLayout = field(compare=False, repr=False)
-    scale: dict[str, float] = field(default_factory=dict, compare=False)
+    layout: PixelLayout = field(repr=False)
+    scale: dict[str, float] = field(default_factory=dict)
     """Pixel spacing per tifffile axis letter, where the file states it."""
     series_index: int = 0
     level: int = 0
@@ -74,8 +74,27 @@ class TiffHeader:
     """How many pyramid levels the series has (1 when it is not a pyramid)."""
     n_files: int = 1
     """How many files the series' pages live in."""
-    note: str = field(default="", compare=False)
+    note: str = ""
     """Something a person should be told about how the file was read (or "")."""
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (
+            self.path,
+            self.stamp,
+            self.series_index,
+            self.level,
+            self.strategy,
+            self.shape,
+            self.dtype,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TiffHeader):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
 
     @property
     def strategy(self) -> Strategy:
