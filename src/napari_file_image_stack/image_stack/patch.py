@@ -155,5 +155,9 @@ def extract_patch(
         box = box[np.newaxis]
     elif selected != list(range(c_lo, c_hi)):
         box = box[[c - c_lo for c in selected]]
+    if box.dtype != out.dtype and not box.flags.c_contiguous:
+        # Gathering the strided rows (of a mapping, say) in the file's dtype first and
+        # converting the contiguous copy is ~2x faster than numpy's strided casting loop.
+        box = np.ascontiguousarray(box)
     out[tuple(target)] = box
     return out

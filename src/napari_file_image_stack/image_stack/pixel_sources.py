@@ -134,6 +134,9 @@ class MappedPixels:
         self._rows = ReadPixels(path, offset, shape, file_dtype)
         self._mmap: mmap.mmap | None = None
         self._array: NDArray[Any] | None = None
+        # Rows (of every plane) already populated, one bool each (calloc'd: only the
+        # parts touched cost memory): boxes there skip the prefetch entirely.
+        self._populated: NDArray[np.bool_] | None = None
         self._row_bytes = self._shape[-1] * file_dtype.itemsize
         self._first_read = True
 
@@ -161,6 +164,8 @@ class MappedPixels:
             )
             if hasattr(mmap, "MADV_RANDOM"):
                 self._mmap.madvise(mmap.MADV_RANDOM)
+            if len(self._shape) >= 2:
+                self._populated = np.zeros(self._shape[:-1], dtype=np.bool_)
             self._array = np.frombuffer(
                 self._mmap, self._file_dtype, nbytes // self._file_dtype.itemsize, self._offset
             ).reshape(self._shape)
@@ -192,9 +197,19 @@ class MappedPixels:
         then maps them in one call instead of one fault per page. Populating
         also turns pages gone from a file truncated under us into an error
         here rather than a SIGBUS later.
+
+        Pages once populated stay mapped, so a box whose rows all were is not
+        prefetched again: a warm 3D box costs one lookup, no system call.
+        (Only the x-range of a box's first and last rows is populated; another
+        box there may fault in a page or two itself, which is only slower.)
         """
         if self._mmap is None or not hasattr(mmap, "MADV_WILLNEED") or array.ndim < 2:
             return
+        rows = None
+        if self._populated is not None and _populate_supported:
+            rows = self._populated[_box_slices(starts[:-1], stops[:-1])]
+            if rows.all():
+                return
         lead = [range(int(a), int(b)) for a, b in zip(starts[:-2], stops[:-2], strict=True)]
         n_planes = math.prod(len(r) for r in lead)
         if n_planes == 0 or n_planes > _MAX_PREFETCH_SPANS:
@@ -207,12 +222,17 @@ class MappedPixels:
         first = y0 * strides[-2] + x0 * strides[-1]
         last = (y1 - 1) * strides[-2] + (x1 - 1) * strides[-1] + array.itemsize
         page = mmap.PAGESIZE
-        for index in itertools.product(*lead):
-            plane = base + sum(i * st for i, st in zip(index, strides, strict=False))
-            begin = (plane + first) // page * page
-            length = plane + last - begin
-            self._mmap.madvise(mmap.MADV_WILLNEED, begin, length)
-            self._populate(begin, length)
+        planes = np.full(1, base, dtype=np.int64)  # byte offset of each plane of the box
+        for r, stride in zip(lead, strides, strict=False):
+            steps = np.arange(r.start, r.stop, dtype=np.int64) * stride
+            planes = (planes[:, None] + steps).ravel()
+        begins = ((planes + first) // page * page).tolist()
+        ends = (planes + last).tolist()
+        for begin, end in zip(begins, ends, strict=True):
+            self._mmap.madvise(mmap.MADV_WILLNEED, begin, end - begin)
+            self._populate(begin, end - begin)
+        if rows is not None and _populate_supported:
+            rows[...] = True
 
     def _populate(self, begin: int, length: int) -> None:
         global _populate_supported
@@ -229,6 +249,7 @@ class MappedPixels:
 
     def close(self) -> None:
         self._array = None
+        self._populated = None
         if self._mmap is not None:
             try:
                 self._mmap.close()
