@@ -17,6 +17,7 @@ import numpy as np
 from .image_stack import FileImageStack, TiffHeader, is_tiff_name
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess, axes_from_tiff_axes
+from .image_stack.series_members import SeriesMembers
 from .image_stack.tiff_file import tiff_files_in
 
 LayerData = tuple[Any, dict[str, Any], str]
@@ -96,13 +97,21 @@ def read_paths(path: PathOrPaths) -> list[Any]:
         files.extend(found)
     layers: list[Any] = []
     opened = 0
+    members = SeriesMembers()
+    skipped: dict[Path, Path] = {}
     for file in progress(files, desc="Opening TIFF headers") if len(files) > 1 else files:
+        owner = members.owner_of(file)
+        if owner is not None:
+            skipped[file] = owner
+            continue
         try:
             file_layers = layer_data_for_file(file)
         except Exception as exc:  # one bad file must not stop a drop
             message = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
             show_warning(f"Cannot open {message}")
             continue
+        header = file_layers[0][1]["metadata"]["lazy_pixels"].header
+        members.add(file, header.series_files)
         for notice in file_layers[0][1]["metadata"].get("notices", ()):
             show_warning(notice)
         if opened >= MAX_VISIBLE_FILES:
@@ -111,6 +120,8 @@ def read_paths(path: PathOrPaths) -> list[Any]:
                 kwargs["visible"] = False
         opened += 1
         layers.extend(file_layers)
+    if skipped:
+        show_info(SeriesMembers.skipped_message(skipped))
     if opened > MAX_VISIBLE_FILES:
         show_info(
             f"Opened {opened} files; the first {MAX_VISIBLE_FILES} are shown. Pick others in "
