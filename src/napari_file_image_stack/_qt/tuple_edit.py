@@ -49,8 +49,9 @@ class IntTupleEdit(Container):
                 box = SpinBox(
                     value=int(v), min=self._minimum, max=self._maximum, tooltip=letter, name=letter
                 )
+                # The container forwards each child's change as its own ``changed``:
+                # connecting here too would emit twice per edit.
                 self.append(box)
-                box.changed.connect(lambda *_: self.changed.emit(self))
         self.changed.emit(self)
 
     @property
