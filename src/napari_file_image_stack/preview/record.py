@@ -58,6 +58,8 @@ class FileRecord:
         The stack with the current axes; None while the axes are missing.
     axes_state : AxesState
         Where the current axes came from.
+    notices : tuple of str
+        What the reader told the user when opening the file (series, disagreements...).
     """
 
     key: str
@@ -71,6 +73,7 @@ class FileRecord:
     array: Any = None
     stack: FileImageStack | None = None
     axes_state: AxesState = "missing"
+    notices: tuple[str, ...] = ()
 
     @classmethod
     def from_header(cls, header: TiffHeader, axes: str | None = None) -> FileRecord:
