@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import Container
 from napari.layers import Image
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QObject, QTimer
 from superqt import QCollapsible
 
 from .._layer_records import layers_of, record_of, watch
@@ -57,6 +57,15 @@ class PatchPreviewWidget(Container):
         self._box_timer.setSingleShot(True)
         self._box_timer.setInterval(0)  # coalesces the redraws of a many-file drop
         self._box_timer.timeout.connect(self.draw_box)
+        self._fit_timer = QTimer()
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(30)
+        self._fit_timer.timeout.connect(self._fit_view)
+        self._settling = False  # from docking until the dock has not resized for a while
+        self._settle_timer = QTimer()
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(1500)
+        self._settle_timer.timeout.connect(self._settled)
         self.files_section = FilesSection(self)
         self.patch_section = PatchSection(self)
         self.memory_section = MemorySection(self.session)
@@ -85,6 +94,8 @@ class PatchPreviewWidget(Container):
         viewer.layers.events.removed.connect(self._on_removed)
         viewer.layers.selection.events.active.connect(self._on_active_layer)
         self.native_parent_changed.connect(self._on_parent_changed)
+        self._filter = _ResizeWatcher(self)
+        self.native.installEventFilter(self._filter)
         for layer in list(viewer.layers):  # files opened before the dock: all of them join
             if self._is_candidate(layer):
                 self.session.add(self.record_for(layer))
@@ -177,6 +188,8 @@ class PatchPreviewWidget(Container):
 
     def reset_choices(self, *_: Any) -> None:
         """Refresh the choices of every section (napari calls this on layer changes)."""
+        if self.closed:
+            return
         for section in self.sections.values():
             section.reset_choices()
 
@@ -305,10 +318,15 @@ class PatchPreviewWidget(Container):
     def _on_parent_changed(self, parent: Any = None) -> None:
         if parent is not None and not self._docked:
             self._docked = True
-            # The dock just took width from the canvas: fit the image to what is left.
-            QTimer.singleShot(0, self._fit_view)
+            # The dock takes width from the canvas as it appears: refit the image then.
+            self._settling = True
+            self._settle_timer.start()
+            self._fit_timer.start()
         elif parent is None and self._docked:
             self.close_dock()  # napari removed the dock widget
+
+    def _settled(self) -> None:
+        self._settling = False
 
     def _fit_view(self) -> None:
         if not self.closed and len(self.viewer.layers):
@@ -320,12 +338,32 @@ class PatchPreviewWidget(Container):
             return
         self.closed = True
         self._box_timer.stop()
+        self._fit_timer.stop()
+        self._settle_timer.stop()
+        self._settling = False
         self.work.stop()
         self.viewer.layers.events.inserted.disconnect(self._on_inserted)
         self.viewer.layers.events.removed.disconnect(self._on_removed)
         self.viewer.layers.selection.events.active.disconnect(self._on_active_layer)
+        for emitter in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            emitter.disconnect(self.reset_choices)  # napari connects it and leaves it
         self.session.current_changed.disconnect(self._on_current)
         self.session.axes_changed.disconnect(self._on_axes_changed)
         self.memory_section.disconnect_session()
         self.overlays.remove_all()
         self.session.close()
+
+
+class _ResizeWatcher(QObject):
+    """While the dock settles after docking, refit the view after each of its resizes."""
+
+    def __init__(self, dock: PatchPreviewWidget) -> None:
+        super().__init__()
+        self._dock = dock
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:
+        dock = self._dock
+        if dock._settling and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            dock._fit_timer.start()
+            dock._settle_timer.start()
+        return False

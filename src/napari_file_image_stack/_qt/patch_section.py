@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import CheckBox, Container, Label, PushButton, Select, SpinBox
+from qtpy.QtWidgets import QSizePolicy
 
 from ..preview import default_patch_size
 from .tuple_edit import IntTupleEdit
@@ -32,6 +33,7 @@ class PatchSection(Container):
         # Callable choices survive napari's reset_choices() on every layer change.
         self.channels = Select(name="channels", label="channels", choices=self._channel_choices)
         self.channels.native.setMaximumHeight(90)
+        self.channels.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.patch_start = IntTupleEdit("YX", (0, 0), name="patch_start", label="start (Z)YX")
         self.patch_size = IntTupleEdit(
             "YX", (64, 64), minimum=1, name="patch_size", label="size (Z)YX"
