@@ -13,10 +13,8 @@ from napari_file_image_stack.__main__ import main
 def test_export_to_a_missing_folder_is_a_usage_error(capsys, tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((32, 32), np.uint8))
     target = tmp_path / "nope" / "config.yml"
-    code = main(
-        ["inspect", str(tmp_path / "a.tif"), "--patch-size", "32", "32"]
-        + ["--export-config", str(target)]
-    )
+    args = ["inspect", str(tmp_path / "a.tif"), "--patch-size", "32", "32"]
+    code = main([*args, "--export-config", str(target)])
     err = capsys.readouterr().err
     assert code == 2
     assert "does not exist" in err and str(target.parent) in err and "Traceback" not in err

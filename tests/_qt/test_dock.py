@@ -136,7 +136,7 @@ def test_overlay_and_preview_follow_an_xy_file(make_napari_viewer, qtbot, tmp_pa
     tifffile.imwrite(path, data, metadata={"axes": "XY"})
     viewer = make_napari_viewer()
     widget = dock(viewer)
-    (layer,) = viewer.open(str(path), plugin=PLUGIN)
+    viewer.open(str(path), plugin=PLUGIN)
     assert widget.axes.value == "XY"
     widget.patch_start.value = (5, 7)  # Y, X
     widget.patch_size.value = (8, 12)
