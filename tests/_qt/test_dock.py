@@ -90,7 +90,7 @@ def test_dock_is_compact_and_the_image_fits(make_napari_viewer, qtbot, tczyx) ->
     viewer.window._qt_window.resize(1200, 800)
     viewer.open(str(tczyx), plugin=PLUGIN)
     widget = dock(viewer)
-    qtbot.waitUntil(lambda: not widget._settling, timeout=20000)
+    qtbot.waitUntil(lambda: not widget.fit.settling, timeout=20000)
     opened = {title: box.isExpanded() for title, box in widget.collapsibles.items()}
     assert opened == {"File & axes": True, "Patch": True, "Memory": False, "Training": False}
     assert widget.native.width() < 0.35 * viewer.window._qt_window.width()

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import Container
 from napari.layers import Image
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QTimer
 from superqt import QCollapsible
 
 from .._layer_records import layers_of, record_of, watch
-from ..preview import RECORD_KEY, STACK_KEY, FileRecord, PreviewSession
-from ..preview.geometry import layer_axes_for
+from ..preview import STACK_KEY, FileRecord, PreviewSession
 from .files_section import FilesSection
+from .fit_view import FitWhileSettling
 from .memory_section import MemorySection
 from .overlays import Overlays
 from .patch_section import PatchSection
 from .previews import Previews
 from .training_section import TrainingSection
+from .viewer_files import image_of, is_candidate, move_to_plane, record_for, show_only
 from .work import PatchWork
 
 if TYPE_CHECKING:
@@ -57,15 +57,6 @@ class PatchPreviewWidget(Container):
         self._box_timer.setSingleShot(True)
         self._box_timer.setInterval(0)  # coalesces the redraws of a many-file drop
         self._box_timer.timeout.connect(self.draw_box)
-        self._fit_timer = QTimer()
-        self._fit_timer.setSingleShot(True)
-        self._fit_timer.setInterval(30)
-        self._fit_timer.timeout.connect(self._fit_view)
-        self._settling = False  # from docking until the dock has not resized for a while
-        self._settle_timer = QTimer()
-        self._settle_timer.setSingleShot(True)
-        self._settle_timer.setInterval(1500)
-        self._settle_timer.timeout.connect(self._settled)
         self.files_section = FilesSection(self)
         self.patch_section = PatchSection(self)
         self.memory_section = MemorySection(self.session)
@@ -80,7 +71,7 @@ class PatchPreviewWidget(Container):
         for title, section in self.sections.items():
             for widget in section:  # the former widget's attribute names, for scripts
                 setattr(self, widget.name, widget)
-            box = QCollapsible(title)
+            box = QCollapsible(title.replace("&", "&&"))  # a lone & marks a shortcut
             box.addWidget(section.native)
             box.expand(animate=False) if SECTIONS_OPEN[title] else box.collapse(animate=False)
             self.native.layout().addWidget(box)
@@ -94,11 +85,10 @@ class PatchPreviewWidget(Container):
         viewer.layers.events.removed.connect(self._on_removed)
         viewer.layers.selection.events.active.connect(self._on_active_layer)
         self.native_parent_changed.connect(self._on_parent_changed)
-        self._filter = _ResizeWatcher(self)
-        self.native.installEventFilter(self._filter)
+        self.fit = FitWhileSettling(viewer, self.native)
         for layer in list(viewer.layers):  # files opened before the dock: all of them join
-            if self._is_candidate(layer):
-                self.session.add(self.record_for(layer))
+            if is_candidate(layer):
+                self.session.add(record_for(layer))
         active = viewer.layers.selection.active
         choices = [layer for _, layer in self.layer_choices()]
         if choices:
@@ -106,24 +96,9 @@ class PatchPreviewWidget(Container):
         self.files_section.refresh(self.session.current)
 
     # ----------------------------------------------------------------- layers
-    def _is_candidate(self, layer: Any) -> bool:
-        if not isinstance(layer, Image) or layer.metadata.get("patch_preview"):
-            return False
-        return RECORD_KEY in layer.metadata or isinstance(layer.data, np.ndarray)
-
     def layer_choices(self, _widget: Any = None) -> list[tuple[str, Image]]:
         """Image layers that can be previewed."""
-        return [(layer.name, layer) for layer in self.viewer.layers if self._is_candidate(layer)]
-
-    def record_for(self, layer: Image) -> FileRecord:
-        """The layer's record; a plain array layer (another reader's) gets one here."""
-        record = record_of(layer)
-        if record is None:
-            record = FileRecord.from_array(
-                layer.name, layer.data, bool(layer.rgb), key=f"layer:{id(layer)}"
-            )
-            layer.metadata.update({RECORD_KEY: record, STACK_KEY: record.stack})
-        return record
+        return [(layer.name, layer) for layer in self.viewer.layers if is_candidate(layer)]
 
     @property
     def box_layer(self) -> Any:
@@ -142,20 +117,13 @@ class PatchPreviewWidget(Container):
 
     def image_layer(self) -> tuple[Image, str] | None:
         """The chosen image layer of the current file and its axes letters."""
-        record = self.session.current
-        if record is None or record.axes is None:
-            return None
-        layers = layers_of(record, self.viewer.layers)
-        layer = self._layer if any(x is self._layer for x in layers) else None
-        layer = layer or (layers[0] if layers else None)
-        axes = layer_axes_for(record.axes, layer.ndim) if layer is not None else None
-        return (layer, axes) if layer is not None and axes is not None else None
+        return image_of(self.session.current, self.viewer.layers, self._layer)
 
     def choose_layer(self, layer: Image | None = None) -> None:
         """Make ``layer``'s file current (the ``stack_layer`` choice)."""
         if layer is None or self.closed:
             return
-        record = self.session.add(self.record_for(layer))
+        record = self.session.add(record_for(layer))
         self._layer = layer
         if self.session.current is record:
             self._on_current(record)
@@ -165,8 +133,8 @@ class PatchPreviewWidget(Container):
     def _on_inserted(self, event: Any) -> None:
         self.stack_layer.reset_choices()
         layer = event.value
-        if self._is_candidate(layer):
-            self.session.add(self.record_for(layer))
+        if is_candidate(layer):
+            self.session.add(record_for(layer))
             self.stack_layer.value = layer
 
     def _on_removed(self, event: Any) -> None:
@@ -183,7 +151,7 @@ class PatchPreviewWidget(Container):
 
     def _on_active_layer(self, event: Any = None) -> None:
         layer = self.viewer.layers.selection.active
-        if layer is not None and self._is_candidate(layer) and layer is not self.stack_layer.value:
+        if layer is not None and is_candidate(layer) and layer is not self.stack_layer.value:
             self.stack_layer.value = layer
 
     def reset_choices(self, *_: Any) -> None:
@@ -221,38 +189,17 @@ class PatchPreviewWidget(Container):
                 raise ValueError(problem)
 
     def apply_show_only_current(self) -> None:
-        """Show the current file's layers and hide other files' (``show_only_current``).
-
-        Every visible layer is re-read and redrawn at each move of the sliders; with
-        hundreds of files stacked on top of each other that would stall the viewer.
-        """
+        """Show the current file's layers and hide other files' (``show_only_current``)."""
         record = self.session.current
-        if not self.show_only_current.value or record is None:
-            return
-        for layer in self.viewer.layers:
-            other = record_of(layer)
-            if other is not None and not layer.metadata.get("patch_preview"):
-                if layer.visible != (other is record):  # napari redraws on every assignment
-                    layer.visible = other is record
+        if self.show_only_current.value and record is not None:
+            show_only(record, self.viewer.layers)
 
     def show_plane(self) -> None:
         """Move the viewer to the chosen sample and the middle of the box in Z."""
         found, record = self.image_layer(), self.session.current
-        if found is None or record is None or record.layout is None:
-            return
-        layer, axes = found
-        layout = record.layout
-        s, t = layout.sample_to_st(min(self.sample.value, layout.n_samples - 1))
-        wanted = {"S": s, "T": t}
-        if "Z" in layout.spatial_axes:
-            z0, dz = self.patch_start.value[0], self.patch_size.value[0]
-            wanted["Z"] = int(np.clip(z0 + dz // 2, 0, layout.spatial_shape[0] - 1))
-        offset = self.viewer.dims.ndim - layer.ndim
-        for letter, index in wanted.items():
-            if letter in axes:
-                axis = axes.index(letter)
-                world = layer.translate[axis] + index * layer.scale[axis]
-                self.viewer.dims.set_point(offset + axis, world)
+        if found is not None and record is not None:
+            start, size = self.patch_start.value, self.patch_size.value
+            move_to_plane(self.viewer, found, record, self.sample.value, start, size)
 
     # ---------------------------------------------------------------- the box
     def draw_box(self) -> None:
@@ -319,18 +266,9 @@ class PatchPreviewWidget(Container):
         if parent is not None and not self._docked:
             self._docked = True
             # The dock takes width from the canvas as it appears: refit the image then.
-            self._settling = True
-            self._settle_timer.start()
-            self._fit_timer.start()
+            self.fit.start()
         elif parent is None and self._docked:
             self.close_dock()  # napari removed the dock widget
-
-    def _settled(self) -> None:
-        self._settling = False
-
-    def _fit_view(self) -> None:
-        if not self.closed and len(self.viewer.layers):
-            self.viewer.reset_view()
 
     def close_dock(self) -> None:
         """Tear down: no callback of this dock runs after this (viewer events, timer, workers)."""
@@ -338,9 +276,7 @@ class PatchPreviewWidget(Container):
             return
         self.closed = True
         self._box_timer.stop()
-        self._fit_timer.stop()
-        self._settle_timer.stop()
-        self._settling = False
+        self.fit.stop()
         self.work.stop()
         self.viewer.layers.events.inserted.disconnect(self._on_inserted)
         self.viewer.layers.events.removed.disconnect(self._on_removed)
@@ -352,18 +288,3 @@ class PatchPreviewWidget(Container):
         self.memory_section.disconnect_session()
         self.overlays.remove_all()
         self.session.close()
-
-
-class _ResizeWatcher(QObject):
-    """While the dock settles after docking, refit the view after each of its resizes."""
-
-    def __init__(self, dock: PatchPreviewWidget) -> None:
-        super().__init__()
-        self._dock = dock
-
-    def eventFilter(self, obj: Any, event: Any) -> bool:
-        dock = self._dock
-        if dock._settling and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
-            dock._fit_timer.start()
-            dock._settle_timer.start()
-        return False

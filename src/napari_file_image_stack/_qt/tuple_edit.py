@@ -37,7 +37,11 @@ class IntTupleEdit(Container):
         super().__init__(layout="horizontal", labels=False, **kwargs)  # type: ignore[arg-type]
         self.margins = (0, 0, 0, 0)
         # napari's theme gives every spin box min-width 70px: three in a row widened the dock.
-        self.native.setStyleSheet(f"QAbstractSpinBox {{ min-width: {MIN_ENTRY_WIDTH}px; }}")
+        # Its +/- buttons sit over the text: without them the digits fit a narrow dock.
+        self.native.setStyleSheet(
+            f"QAbstractSpinBox {{ min-width: {MIN_ENTRY_WIDTH}px; padding: 1px 4px; }}"
+            "QAbstractSpinBox::up-button, QAbstractSpinBox::down-button { width: 0px; }"
+        )
         self._minimum, self._maximum = minimum, maximum
         self.set_axes(axes, value)
 
