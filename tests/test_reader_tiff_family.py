@@ -52,6 +52,21 @@ def test_multifile_series_layer_shows_each_file_planes(make_napari_viewer, tmp_p
 
 
 @pytest.mark.timeout(120)
+def test_dropping_the_folder_of_a_multifile_series_opens_it_once(
+    make_napari_viewer, tmp_path: Path
+) -> None:
+    data = ramp((3, 1, 2, 16, 16))
+    files = write_multifile_ome(tmp_path, data, xml_in_every_file=True)
+    viewer = make_napari_viewer()
+    before = records()
+    layers = viewer.open(str(tmp_path), plugin=PLUGIN)
+    assert [layer.name for layer in layers] == [files[0].name]
+    assert layers[0].data.shape == (3, 2, 16, 16)
+    (message,) = new_messages(before)
+    assert "Skipped 2 file(s)" in message and files[2].name in message
+
+
+@pytest.mark.timeout(120)
 def test_pyramid_opens_multiscale_with_every_level_lazy(make_napari_viewer, tmp_path: Path) -> None:
     data = ramp((2, 256, 192))
     path = write_pyramid_ome(tmp_path / "slide.ome.tif", data, levels=3)

@@ -290,6 +290,22 @@ def test_tiff_family_names_are_tifffiles_and_the_manifests(tmp_path: Path) -> No
     assert [p.name for p in tiff_files_in(tmp_path)] == ["a.lsm", "b.svs", "c.stk", "d.tif"]
 
 
+@pytest.mark.parametrize("xml_in_every_file", [False, True])
+def test_a_folder_holding_a_multifile_series_is_one_dataset(
+    tmp_path: Path, xml_in_every_file: bool
+) -> None:
+    data = ramp((3, 2, 2, 16, 16))
+    files = write_multifile_ome(tmp_path, data, xml_in_every_file=xml_in_every_file)
+    other = tmp_path / "zz_other.tif"
+    tifffile.imwrite(other, ramp((2, 2, 16, 16)), metadata={"axes": "CZYX"})
+    report = inspect_dataset([tmp_path], patch_size=(2, 8, 8))
+    assert [f.name for f in report.files] == [files[0].name, other.name]
+    assert report.files[0].original_shape == data.shape
+    assert report.samples == 3 + 1  # each plane counted once
+    (warning,) = [w for w in report.warnings if "Skipped" in w]
+    assert files[1].name in warning and files[2].name in warning and files[0].name in warning
+
+
 def test_inspect_counts_lsm_files_in_a_folder(tmp_path: Path) -> None:
     write_lsm(tmp_path / "one.lsm", ramp((2, 3, 3, 32, 40)))
     write_lsm(tmp_path / "two.lsm", ramp((2, 3, 3, 32, 40), seed=1))

@@ -28,12 +28,14 @@ def write_multifile_ome(
     *,
     name: str = "series",
     file_kwargs: list[dict] | None = None,
+    xml_in_every_file: bool = False,
 ) -> list[Path]:
     """An OME-TIFF time series spread over files, one file per time point (T, C, Z, Y, X).
 
     The first file holds the OME-XML for all planes (``TiffData`` with
     ``UUID FileName=...`` for the planes in its siblings), as Bio-Formats and
-    Micro-Manager write. ``file_kwargs[t]`` are tifffile writer options of file t.
+    Micro-Manager write; with ``xml_in_every_file`` every file holds it, as
+    Bio-Formats also does. ``file_kwargs[t]`` are tifffile writer options of file t.
     """
     n_t, n_c, n_z, n_y, n_x = data.shape
     files = [folder / f"{name}_t{t}.ome.tif" for t in range(n_t)]
@@ -58,7 +60,8 @@ def write_multifile_ome(
         with tifffile.TiffWriter(path) as tif:
             for c in range(n_c):
                 for z in range(n_z):
-                    description = xml if (t == 0 and c == 0 and z == 0) else None
+                    first_page = c == 0 and z == 0
+                    description = xml if first_page and (t == 0 or xml_in_every_file) else None
                     tif.write(
                         data[t, c, z],
                         description=description,

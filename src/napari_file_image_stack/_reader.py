@@ -17,6 +17,7 @@ import numpy as np
 from .image_stack import TiffHeader, is_tiff_name
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess, axes_from_tiff_axes
+from .image_stack.series_members import SeriesMembers
 from .image_stack.tiff_file import tiff_files_in
 from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
 
@@ -104,14 +105,23 @@ def read_paths(path: PathOrPaths) -> list[Any]:
         files.extend(found)
     layers: list[Any] = []
     opened = 0
+    members = SeriesMembers()
+    skipped: dict[Path, Path] = {}
     for file in progress(files, desc="Opening TIFF headers") if len(files) > 1 else files:
+        owner = members.owner_of(file)
+        if owner is not None:
+            skipped[file] = owner
+            continue
         try:
             file_layers = layer_data_for_file(file)
         except Exception as exc:  # one bad file must not stop a drop
             message = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
             show_warning(f"Cannot open {message}")
             continue
-        for notice in file_layers[0][1]["metadata"][RECORD_KEY].notices:
+        record = file_layers[0][1]["metadata"][RECORD_KEY]
+        assert record.header is not None
+        members.add(file, record.header.series_files)
+        for notice in record.notices:
             show_warning(notice)
         if opened >= MAX_VISIBLE_FILES:
             # napari re-reads every visible layer at each slider move: keep big drops quick.
@@ -119,6 +129,8 @@ def read_paths(path: PathOrPaths) -> list[Any]:
                 kwargs["visible"] = False
         opened += 1
         layers.extend(file_layers)
+    if skipped:
+        show_info(SeriesMembers.skipped_message(skipped))
     if opened > MAX_VISIBLE_FILES:
         show_info(
             f"Opened {opened} files; the first {MAX_VISIBLE_FILES} are shown. Pick others in "

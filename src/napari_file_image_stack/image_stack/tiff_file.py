@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from .errors import ImageFileError
 from .file_stamp import FileStamp
-from .pixel_sources import ChunkGrid, PixelSource
+from .pixel_sources import ChunkedPixels, ChunkGrid, PixelSource
 from .tiff_layouts import (
     STRATEGIES,
     ChunkedLayout,
@@ -72,8 +72,8 @@ class TiffHeader:
     """How many image series the file holds."""
     n_levels: int = 1
     """How many pyramid levels the series has (1 when it is not a pyramid)."""
-    n_files: int = 1
-    """How many files the series' pages live in."""
+    series_files: tuple[Path, ...] = ()
+    """The files the series' pages live in (more than one for a multi-file series)."""
     note: str = ""
     """Something a person should be told about how the file was read (or "")."""
 
@@ -110,6 +110,11 @@ class TiffHeader:
     def data_offset(self) -> int | None:
         """Byte offset of the pixels, for the mapped strategy."""
         return self.layout.offset if isinstance(self.layout, MappedLayout) else None
+
+    @property
+    def n_files(self) -> int:
+        """How many files the series' pages live in."""
+        return max(len(self.series_files), 1)
 
     @property
     def nbytes(self) -> int:
@@ -267,7 +272,7 @@ class TiffHeader:
                     level=level,
                     n_series=len(all_series),
                     n_levels=n_levels,
-                    n_files=len(grid.files) if grid is not None else 1,
+                    series_files=grid.files if grid is not None else _series_files(series, path),
                     note=note,
                 )
             )
@@ -281,7 +286,11 @@ class TiffHeader:
         self.stamp.check(self.path)
 
     def open_pixels(
-        self, source: str | os.PathLike[str] | None = None, *, for_display: bool = False
+        self,
+        source: str | os.PathLike[str] | None = None,
+        *,
+        for_display: bool = False,
+        cache_bytes: int | None = None,
     ) -> PixelSource:
         """Open the pixels with this header's strategy (a ``read_func`` for ``FileImageStack``).
 
@@ -291,7 +300,11 @@ class TiffHeader:
             The file; must be the header's file if given.
         for_display : bool
             For a long-lived view: read uncompressed data with ``pread`` rather
-            than keeping a mapping whose touched pages count in the process RSS.
+            than keeping a mapping whose touched pages count in the process RSS,
+            and keep no decoded segments unless ``cache_bytes`` asks for it.
+        cache_bytes : int, optional
+            Size of the decoded-segment cache of tiled/compressed pixels;
+            ``pixel_sources.DEFAULT_CACHE_BYTES`` when None.
 
         Returns
         -------
@@ -301,7 +314,21 @@ class TiffHeader:
         if source is not None and os.fspath(source) != os.fspath(self.path):
             raise ValueError(f"This header belongs to {self.path}, not {source}.")
         self.check_unchanged()
-        return self.layout.open(self, for_display)
+        pixels = self.layout.open(self, for_display)
+        if isinstance(pixels, ChunkedPixels) and (for_display or cache_bytes is not None):
+            pixels.cache_bytes = 0 if cache_bytes is None else int(cache_bytes)
+        return pixels
+
+
+def _series_files(series: Any, path: Path) -> tuple[Path, ...]:
+    """The files a series' pages live in, this file first."""
+    if series.dataoffset is not None:
+        return (path,)  # one contiguous block of this file
+    files = {path: None}
+    for page in series.pages:
+        if page is not None:
+            files.setdefault(Path(page.parent.filehandle.path), None)
+    return tuple(files)
 
 
 def _asarray_shape(series: Any, path: Path) -> tuple[tuple[int, ...], str, str]:
