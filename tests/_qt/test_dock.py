@@ -150,3 +150,21 @@ def test_overlay_and_preview_follow_an_xy_file(make_napari_viewer, qtbot, tmp_pa
     preview = next(p for p in viewer.layers if p.metadata.get("channel") is not None)
     np.testing.assert_array_equal(preview.data, data[7:19, 5:13].astype(np.float32))
     np.testing.assert_allclose(preview.translate, (7, 5))
+
+
+FORMER_ATTRIBUTES = (
+    "viewer pool box_layer grid_layer current show_only_current stack_layer axes axes_info "
+    "confirm_axes sample sample_info channels patch_start patch_size extract keep_previews "
+    "n_random random_patches files_info max_loaded close_unused depth check_training "
+    "training_report show_grid export_path overwrite export_config set_axes extract_patch "
+    "extract_random_patches training_report_now run_training_check export_training_config"
+).split()
+
+
+def test_every_former_public_attribute_is_on_the_dock(make_napari_viewer) -> None:
+    from napari_file_image_stack._widget import PatchPreviewWidget
+
+    widget = dock(make_napari_viewer())
+    assert isinstance(widget, PatchPreviewWidget)
+    missing = [name for name in FORMER_ATTRIBUTES if not hasattr(widget, name)]
+    assert missing == []

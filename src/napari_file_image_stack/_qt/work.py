@@ -15,6 +15,7 @@ from ..image_stack.report_text import panel_text
 from ..image_stack.training_checks import DatasetReport
 from ..preview import PatchRequest, StaleRequestError
 from .overlays import MAX_GRID_BOXES
+from .viewer_files import image_of
 
 if TYPE_CHECKING:
     from .dock import PatchPreviewWidget
@@ -78,7 +79,7 @@ class PatchWork:
         keep = bool(d.keep_previews.value)
 
         def show(patch: Any) -> None:
-            found = d.image_layer()
+            found = image_of(record, d.viewer.layers, d.stack_layer.value)
             if d.session.is_live(request) and found is not None:
                 d.previews.show_patch(record.title, found[0], found[1], request, patch, keep)
 
@@ -107,7 +108,7 @@ class PatchWork:
         keep = bool(d.keep_previews.value)
 
         def show(patches: Any) -> None:
-            found = d.image_layer()
+            found = image_of(record, d.viewer.layers, d.stack_layer.value)
             if not d.session.is_live(request) or found is None:
                 return  # the file went, or got other axes, while reading
             if not keep:
