@@ -135,7 +135,10 @@ class PatchPreviewWidget(Container):
         layer = event.value
         if is_candidate(layer):
             self.session.add(record_for(layer))
-            self.stack_layer.value = layer
+            # A big drop opens files hidden (the reader shows the first few): making each
+            # current would show it, and napari would read a plane of every file.
+            if layer.visible or self.session.current is None:
+                self.stack_layer.value = layer
 
     def _on_removed(self, event: Any) -> None:
         layer = event.value
