@@ -49,7 +49,7 @@ def test_imagej_hyperstack_splits_channels(make_napari_viewer, tmp_path: Path) -
     assert [layer.name for layer in layers] == ["hyper.tif [C0]", "hyper.tif [C1]"]
     stack = stack_of(layers[0])
     assert stack is stack_of(layers[1]) and not stack.is_loaded
-    assert stack.axes == "TZCYX" and layers[0].metadata["axes_source"] == "metadata"
+    assert stack.axes == "TZCYX" and layers[0].metadata["file_record"].axes_state == "metadata"
     assert tuple(layers[0].axis_labels) == ("T", "Z", "Y", "X")
     assert layers[0].scale[1] == pytest.approx(2.5)
     np.testing.assert_array_equal(np.asarray(layers[1].data[1, 2]), data[1, 2, 1])
@@ -69,11 +69,11 @@ def test_rgb_and_ome_and_plain(make_napari_viewer, tmp_path: Path) -> None:
     assert len(rgb_layers) == 3 and stack_of(rgb_layers[0]).axes == "YXC"
     ome_layers = viewer.open(str(ome), plugin=PLUGIN)
     assert stack_of(ome_layers[0]).axes == "ZCYX"
-    assert ome_layers[0].metadata["axes_source"] == "metadata"
+    assert ome_layers[0].metadata["file_record"].axes_state == "metadata"
     (plain_layer,) = viewer.open(str(plain), plugin=PLUGIN)
-    assert plain_layer.metadata["axes_source"] == "guessed"
+    assert plain_layer.metadata["file_record"].axes_state == "guessed"
     assert stack_of(plain_layer).axes == "SYX"
-    assert "Z" in plain_layer.metadata["axes_reason"]
+    assert "Z" in plain_layer.metadata["file_record"].guess.reason
 
 
 def test_tiled_compressed_layer_reads_lazily(make_napari_viewer, tmp_path: Path) -> None:
@@ -94,8 +94,8 @@ def test_file_with_c_and_samples_opens_without_axes(make_napari_viewer, tmp_path
     viewer = make_napari_viewer()
     layers = viewer.open(str(path), plugin=PLUGIN)
     assert layers and all(stack_of(layer) is None for layer in layers)
-    assert layers[0].metadata["axes_source"] == "missing"
-    assert "set the axes" in layers[0].metadata["axes_reason"]
+    assert layers[0].metadata["file_record"].axes_state == "missing"
+    assert "set the axes" in layers[0].metadata["file_record"].guess.reason
 
 
 def test_folder_of_good_and_bad_files(make_napari_viewer, tmp_path: Path) -> None:

@@ -125,4 +125,4 @@ def test_users_are_told_about_series_disagreements_and_missing_axes(
     before = records()
     layers = viewer.open(str(lsm), plugin=PLUGIN)  # the thumbnail series is not worth a word
     assert new_messages(before) == [] and len(layers) == 3
-    assert layers[0].metadata["axes"] == "TZCYX"
+    assert layers[0].metadata["file_record"].axes == "TZCYX"

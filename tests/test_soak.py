@@ -62,6 +62,7 @@ def napari_cost_per_layer(viewer, qtbot) -> float:
     return max(cost, 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_browsing_200_files_keeps_memory_bounded(make_napari_viewer, qtbot, tmp_path: Path) -> None:
     folder = tmp_path / "dataset"

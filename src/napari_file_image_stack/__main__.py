@@ -13,69 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .image_stack import check_axes_letters
-from .image_stack.training_checks import DatasetReport, inspect_dataset
+from .image_stack.config_export import write_config
+from .image_stack.report_text import format_table as format_report
+from .image_stack.training_checks import inspect_dataset
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
-def format_report(report: DatasetReport) -> str:
-    """The report as a table and a summary, for people."""
-    header = ("file", "axes", "original shape", "SC(Z)YX", "dtype", "on disk", "float32", "status")
-    rows = []
-    for f in report.files:
-        mark = {"guessed": " (guessed)", "missing": " (missing)", "given": " (given)"}.get(
-            f.axes_source, ""
-        )
-        rows.append(
-            (
-                f.name,
-                f"{f.axes or '-'}{mark}",
-                "x".join(map(str, f.original_shape)) if f.original_shape else "-",
-                "x".join(map(str, f.data_shape)) if f.data_shape else "-",
-                f.dtype or "-",
-                _size(f.size_bytes),
-                _size(f.float32_bytes),
-                "problem" if f.problems else ("warning" if f.warnings else "ok"),
-            )
-        )
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    findings = [("problem", m) for f in report.files for m in f.problems]
-    findings += [("problem", m) for m in report.problems]
-    findings += [("warning", m) for f in report.files for m in f.warnings]
-    findings += [("warning", m) for m in report.warnings]
-    if findings:
-        lines.append("")
-        lines.extend(f"{kind.upper()}: {message}" for kind, message in findings)
-    lines.append("")
-    ppe = (
-        report.patches_per_epoch
-        if report.patches_per_epoch is not None
-        else "- (give --patch-size)"
-    )
-    lines.append(
-        f"dataset: {len(report.files)} files, {report.samples} samples, "
-        f"{report.channels if report.channels is not None else '-'} channels, "
-        f"{report.spatial_dims if report.spatial_dims is not None else '-'} spatial dims, "
-        f"patches per epoch {ppe}"
-    )
-    lines.append("OK: ready for training." if report.ok else "NOT OK: fix the problems above.")
-    return "\n".join(lines)
 
 
 def _axes_arg(value: str) -> str:
@@ -89,22 +31,22 @@ def _axes_arg(value: str) -> str:
 
 def run_inspect(args: argparse.Namespace) -> int:
     report = inspect_dataset(args.paths, args.axes, args.patch_size, args.depth, args.channels)
-    if args.export_config is not None:
-        target: Path = args.export_config
-        if target.exists() and not args.force:
-            print(f"error: {target} exists; add --force to overwrite it.", file=sys.stderr)
+    written: Path | None = None
+    if args.export_config is not None and report.ok:
+        try:
+            written = write_config(report, args.export_config, overwrite=args.force)
+        except OSError as exc:  # a usage error: the file exists, the folder is missing...
+            hint = " Add --force to overwrite it." if isinstance(exc, FileExistsError) else ""
+            print(f"error: {exc}{hint}", file=sys.stderr)
             return EXIT_USAGE
-        if report.ok:
-            try:
-                target.write_text(report.config_yaml())
-            except ValueError as exc:
-                report.problems.append(f"Cannot export a configuration: {exc}")
+        except ValueError as exc:
+            report.problems.append(f"Cannot export a configuration: {exc}")
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(format_report(report))
-        if args.export_config is not None and report.ok and args.export_config.exists():
-            print(f"wrote {args.export_config}")
+        if written is not None:
+            print(f"wrote {written}")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 

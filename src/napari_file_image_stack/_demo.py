@@ -20,7 +20,7 @@ def build_demo_viewer(show: bool = True) -> tuple[Any, Any]:
     viewer.open(str(folder), plugin=PLUGIN)
     timelapse = next(layer for layer in viewer.layers if layer.name == SAMPLE_FILES[0])
     for layer in viewer.layers:
-        if layer.metadata.get("source_path") and layer is not timelapse:
+        if layer.metadata.get("file_record") and layer is not timelapse:
             layer.visible = False
     widget.stack_layer.value = timelapse
     widget.sample.value = 2

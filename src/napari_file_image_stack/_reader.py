@@ -14,17 +14,22 @@ from typing import Any
 
 import numpy as np
 
-from .image_stack import FileImageStack, TiffHeader, is_tiff_name
+from .image_stack import TiffHeader, is_tiff_name
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess, axes_from_tiff_axes
 from .image_stack.series_members import SeriesMembers
 from .image_stack.tiff_file import tiff_files_in
+from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | Sequence[str]
 
-METADATA_KEY = "file_image_stack"
-"""Key of ``layer.metadata`` that holds the layer's ``FileImageStack``."""
+METADATA_KEY = STACK_KEY
+"""Key of ``layer.metadata`` that mirrors the file's current ``FileImageStack`` (for scripts).
+
+Everything the reader knows about the file is one :class:`FileRecord` under
+``layer.metadata[RECORD_KEY]``.
+"""
 
 MAX_VISIBLE_FILES = 8
 """Files of one drop shown at once; the rest open hidden."""
@@ -89,6 +94,9 @@ def read_paths(path: PathOrPaths) -> list[Any]:
     from napari.utils import progress
     from napari.utils.notifications import show_info, show_warning
 
+    from ._layer_records import watch_current_viewer
+
+    watch_current_viewer()  # release each file when its last layer goes, dock or not
     files: list[Path] = []
     for p in _as_list(path):
         found = tiff_files_in(p)
@@ -110,9 +118,10 @@ def read_paths(path: PathOrPaths) -> list[Any]:
             message = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
             show_warning(f"Cannot open {message}")
             continue
-        header = file_layers[0][1]["metadata"]["lazy_pixels"].header
-        members.add(file, header.series_files)
-        for notice in file_layers[0][1]["metadata"].get("notices", ()):
+        record = file_layers[0][1]["metadata"][RECORD_KEY]
+        assert record.header is not None
+        members.add(file, record.header.series_files)
+        for notice in record.notices:
             show_warning(notice)
         if opened >= MAX_VISIBLE_FILES:
             # napari re-reads every visible layer at each slider move: keep big drops quick.
@@ -168,9 +177,11 @@ def layer_data_for_file(path: str | os.PathLike[str], axes: str | None = None) -
     """
     levels = TiffHeader.read_levels(path)
     header = levels[0]
-    guess = guess_axes(header) if axes is None else AxesGuess(axes, "given", "given by the user")
-    stack = FileImageStack.from_header(header, guess.axes) if guess.axes else None
-    shared = SharedPixels(header)
+    record = FileRecord.from_header(header, axes)
+    record.notices = tuple(open_notices(header, record.guess))
+    guess = record.guess
+    shared = record.pixels
+    assert shared is not None
     # A pyramid is shown multiscale, so no large plane is ever read whole for display;
     # the stack (training) uses full resolution, as tifffile's series does.
     level_pixels = [shared, *(SharedPixels(h) for h in levels[1:] if _same_but_yx(h, header))]
@@ -178,16 +189,7 @@ def layer_data_for_file(path: str | os.PathLike[str], axes: str | None = None) -
     name = header.path.name
     labels = guess.axes or header.tiff_axes
     scale = [header.scale.get(t, 1.0) for t in header.tiff_axes]
-    metadata: dict[str, Any] = {
-        METADATA_KEY: stack,
-        "axes": guess.axes,
-        "axes_source": guess.source,
-        "axes_reason": guess.reason,
-        "tiff_axes": header.tiff_axes,
-        "source_path": str(header.path),
-        "lazy_pixels": shared,
-        "notices": open_notices(header, guess),
-    }
+    metadata: dict[str, Any] = {RECORD_KEY: record, METADATA_KEY: record.stack}
     c_axis = labels.index("C") if guess.axes and "C" in labels else None
     if c_axis is None or header.shape[c_axis] > MAX_SPLIT_CHANNELS:
         views = [LazyTiffArray(p) for p in level_pixels]

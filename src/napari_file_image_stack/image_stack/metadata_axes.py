@@ -107,3 +107,33 @@ def axes_from_tiff_axes(tiff_axes: str, shape: tuple[int, ...]) -> AxesGuess:
             rgb,
         )
     return AxesGuess(axes, "metadata", f"from tifffile axes {tiff_axes!r}", rgb)
+
+
+PLAIN_ARRAY_AXES = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TCZYX", 6: "STCZYX"}
+"""Axes guessed for an array without metadata, by its number of dimensions."""
+
+
+def axes_for_array(shape: tuple[int, ...], rgb: bool = False) -> AxesGuess:
+    """Guess the axes of a plain array (a layer from another reader): always *guessed*.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The array's shape.
+    rgb : bool
+        The last axis holds RGB(A) samples (napari's ``layer.rgb``).
+
+    Returns
+    -------
+    AxesGuess
+        ``"YXC"`` for RGB, else one of :data:`PLAIN_ARRAY_AXES`; *missing* when none fits.
+    """
+    axes = ("YXC" if len(shape) == 3 else None) if rgb else PLAIN_ARRAY_AXES.get(len(shape))
+    if axes is None:
+        return AxesGuess(None, "missing", f"an array of {len(shape)} dimensions: set the axes.")
+    return AxesGuess(
+        axes,
+        "guessed",
+        f"guessed {axes!r} from the array's {len(shape)} dimensions; check the axes.",
+        rgb_as_channels=rgb,
+    )

@@ -58,3 +58,26 @@ class ImageStack(Protocol):
     ) -> NDArray[np.float32]:
         """A float32 ``C(Z)YX`` patch of one sample, zero where the box leaves the data."""
         ...
+
+
+@runtime_checkable
+class ManagedStack(ImageStack, Protocol):
+    """An :class:`ImageStack` whose data can be loaded and released, as ``StackPool`` needs."""
+
+    @property
+    def is_loaded(self) -> bool:
+        """True while the data (or its mapping, or its open file) is held."""
+        ...
+
+    @property
+    def owned_nbytes(self) -> int:
+        """Memory the stack owns (not the page cache)."""
+        ...
+
+    def load(self) -> None:
+        """Hold the data so patches can be cut."""
+        ...
+
+    def close(self) -> None:
+        """Release the data; ``load`` holds it again."""
+        ...

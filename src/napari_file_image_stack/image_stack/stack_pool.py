@@ -9,41 +9,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .file_image_stack import FileImageStack
+from .dataset_rules import DatasetMember, consistency_problems
+from .protocol import ManagedStack
 
 
-def check_consistent(stacks: Iterable[FileImageStack]) -> None:
-    """Check that stacks of one dataset agree in spatial dimensions and channels.
-
-    Y/X (and Z) sizes may differ between files; the number of spatial
-    dimensions and of channels may not.
+def check_consistent(stacks: Iterable[ManagedStack]) -> None:
+    """Check that stacks of one dataset agree (the rule of :mod:`.dataset_rules`).
 
     Raises
     ------
     ValueError
         Naming the first file that disagrees with the first one.
     """
-    first: FileImageStack | None = None
-    for stack in stacks:
-        if first is None:
-            first = stack
-            continue
-        n_sp, n_sp0 = len(stack.data_shape) - 2, len(first.data_shape) - 2
-        if n_sp != n_sp0:
-            raise ValueError(
-                f"{stack.source} has {n_sp} spatial dimensions (axes {stack.axes!r}) but "
-                f"{first.source} has {n_sp0} (axes {first.axes!r}): all files of a dataset "
-                "must agree."
-            )
-        if stack.data_shape[1] != first.data_shape[1]:
-            raise ValueError(
-                f"{stack.source} has {stack.data_shape[1]} channels but {first.source} has "
-                f"{first.data_shape[1]}: all files of a dataset must agree."
-            )
+    problems = consistency_problems(
+        DatasetMember(Path(str(s.source)).name, tuple(s.data_shape), s.original_axes)
+        for s in stacks
+    )
+    if problems:
+        raise ValueError(problems[0])
 
 
 class StackPool:
@@ -51,7 +39,7 @@ class StackPool:
 
     Parameters
     ----------
-    stacks : iterable of FileImageStack, optional
+    stacks : iterable of ManagedStack, optional
         Stacks to start with.
     max_loaded : int
         Most stacks loaded at once (>= 1).
@@ -64,15 +52,15 @@ class StackPool:
 
     def __init__(
         self,
-        stacks: Iterable[FileImageStack] = (),
+        stacks: Iterable[ManagedStack] = (),
         max_loaded: int = 2,
         max_bytes: int | None = None,
         check: bool = False,
     ) -> None:
         # A GUI loads in worker threads while its main thread closes files: one lock.
         self._lock = threading.RLock()
-        self._stacks: list[FileImageStack] = []
-        self._recent: list[FileImageStack] = []  # loaded through the pool, oldest first
+        self._stacks: list[ManagedStack] = []
+        self._recent: list[ManagedStack] = []  # loaded through the pool, oldest first
         self._check = check
         self.max_bytes = max_bytes
         self.max_loaded = max_loaded
@@ -93,12 +81,12 @@ class StackPool:
             self._evict(keep=self._recent[-1] if self._recent else None)
 
     @property
-    def stacks(self) -> tuple[FileImageStack, ...]:
+    def stacks(self) -> tuple[ManagedStack, ...]:
         """All stacks in the pool, in the order they were added."""
         return tuple(self._stacks)
 
     @property
-    def loaded(self) -> tuple[FileImageStack, ...]:
+    def loaded(self) -> tuple[ManagedStack, ...]:
         """Loaded stacks, least recently used first."""
         recent = [s for s in self._recent if s.is_loaded]
         others = [s for s in self._stacks if s.is_loaded and s not in recent]
@@ -115,7 +103,7 @@ class StackPool:
     def __contains__(self, stack: object) -> bool:
         return any(s is stack for s in self._stacks)
 
-    def add(self, stack: FileImageStack) -> FileImageStack:
+    def add(self, stack: ManagedStack) -> ManagedStack:
         """Add a stack (not loaded by this); returns it."""
         with self._lock:
             if stack in self:
@@ -125,16 +113,23 @@ class StackPool:
             self._stacks.append(stack)
             return stack
 
-    def remove(self, stack: FileImageStack) -> None:
+    def remove(self, stack: ManagedStack) -> None:
         """Close a stack and forget it."""
         with self._lock:
             stack.close()
             self._stacks = [s for s in self._stacks if s is not stack]
             self._recent = [s for s in self._recent if s is not stack]
 
-    def use(self, stack: FileImageStack) -> FileImageStack:
-        """Load ``stack`` if needed, mark it most recently used, and close others beyond limits."""
+    def use(self, stack: ManagedStack, add: bool = True) -> ManagedStack:
+        """Load ``stack`` if needed, mark it most recently used, and close others beyond limits.
+
+        With ``add=False`` a stack no longer in the pool (removed meanwhile, say
+        because its file was given new axes) raises ``KeyError`` instead of
+        being added back and loaded.
+        """
         with self._lock:
+            if not add and stack not in self:
+                raise KeyError(f"{stack.source} is no longer in the pool.")
             self.add(stack)
             stack.load()
             self._recent = [s for s in self._recent if s is not stack] + [stack]
@@ -143,20 +138,22 @@ class StackPool:
 
     def extract_patch(
         self,
-        stack: FileImageStack,
+        stack: ManagedStack,
         sample_idx: int,
         channels: Sequence[int] | None,
         coords: Sequence[int],
         patch_size: Sequence[int],
+        add: bool = True,
     ) -> NDArray[np.float32]:
-        """Use ``stack`` and extract a patch from it (see ``FileImageStack.extract_patch``).
+        """Use ``stack`` and extract a patch from it (see ``ImageStack.extract_patch``).
 
         The pool's lock is held while reading, so no other thread closes the stack meanwhile.
+        ``add`` is as in :meth:`use`.
         """
         with self._lock:
-            return self.use(stack).extract_patch(sample_idx, channels, coords, patch_size)
+            return self.use(stack, add).extract_patch(sample_idx, channels, coords, patch_size)
 
-    def close_unused(self, keep: FileImageStack | None = None) -> list[FileImageStack]:
+    def close_unused(self, keep: ManagedStack | None = None) -> list[ManagedStack]:
         """Close every stack but ``keep``; returns those closed."""
         with self._lock:
             closed = [s for s in self._stacks if s.is_loaded and s is not keep]
@@ -169,7 +166,7 @@ class StackPool:
         """Close every stack."""
         self.close_unused(keep=None)
 
-    def _evict(self, keep: FileImageStack | None) -> None:
+    def _evict(self, keep: ManagedStack | None) -> None:
         loaded = list(self.loaded)
         while len(loaded) > self._max_loaded or (
             self.max_bytes is not None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .axes import AxesLayout, check_axes
+from .dataset_rules import DatasetMember, consistency_problems
 from .metadata_axes import AxesSource, axes_from_tiff_axes
 from .sampling import patches_per_sample
 from .series_members import SeriesMembers
@@ -258,20 +259,9 @@ def check_dataset(
         assert first.data_shape is not None
         report.spatial_dims = len(first.data_shape) - 2
         report.channels = first.data_shape[1]
-        for f in usable[1:]:
-            assert f.data_shape is not None
-            if len(f.data_shape) - 2 != report.spatial_dims:
-                report.problems.append(
-                    f"{f.name} has {len(f.data_shape) - 2} spatial dimensions "
-                    f"(axes {f.axes!r}) but {first.name} has {report.spatial_dims} "
-                    f"(axes {first.axes!r}): give all files "
-                    "the same spatial axes or train on them separately."
-                )
-            if f.data_shape[1] != report.channels:
-                report.problems.append(
-                    f"{f.name} has {f.data_shape[1]} channels but {first.name} has "
-                    f"{report.channels}: all files must have the same channels."
-                )
+        report.problems += consistency_problems(
+            DatasetMember(f.name, f.data_shape, f.axes) for f in usable if f.data_shape
+        )
         axes_set = sorted({f.axes for f in usable if f.axes})
         if len(axes_set) == 1:
             report.axes = axes_set[0]

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from magicgui.widgets import Container, SpinBox
+from qtpy.QtWidgets import QSizePolicy
+
+MIN_ENTRY_WIDTH = 40
+"""Narrowest spin box text area, in pixels: room for five digits."""
 
 
 class IntTupleEdit(Container):
@@ -26,12 +30,18 @@ class IntTupleEdit(Container):
         self,
         axes: str,
         value: Sequence[int],
-        minimum: int = -(2**30),
-        maximum: int = 2**30,
+        minimum: int = -999_999,
+        maximum: int = 9_999_999,
         **kwargs: object,
     ) -> None:
         super().__init__(layout="horizontal", labels=False, **kwargs)  # type: ignore[arg-type]
         self.margins = (0, 0, 0, 0)
+        # napari's theme gives every spin box min-width 70px: three in a row widened the dock.
+        # Its +/- buttons sit over the text: without them the digits fit a narrow dock.
+        self.native.setStyleSheet(
+            f"QAbstractSpinBox {{ min-width: {MIN_ENTRY_WIDTH}px; padding: 1px 4px; }}"
+            "QAbstractSpinBox::up-button, QAbstractSpinBox::down-button { width: 0px; }"
+        )
         self._minimum, self._maximum = minimum, maximum
         self.set_axes(axes, value)
 
@@ -49,8 +59,13 @@ class IntTupleEdit(Container):
                 box = SpinBox(
                     value=int(v), min=self._minimum, max=self._maximum, tooltip=letter, name=letter
                 )
+                # The container forwards each child's change as its own ``changed``:
+                # connecting here too would emit twice per edit.
                 self.append(box)
-                box.changed.connect(lambda *_: self.changed.emit(self))
+                # A spin box sizes itself for its widest value (9,999,999): let the row share
+                # the dock's width instead, so three entries do not widen the dock.
+                box.native.setMinimumWidth(MIN_ENTRY_WIDTH)
+                box.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.changed.emit(self)
 
     @property

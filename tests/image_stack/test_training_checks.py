@@ -167,6 +167,7 @@ def test_console_script_and_module_run(dataset: Path) -> None:
         assert "OK: ready for training." in result.stdout
 
 
+@pytest.mark.slow
 def test_a_thousand_headers_in_seconds(tmp_path: Path) -> None:
     import time
 

@@ -9,6 +9,7 @@ import pytest
 import tifffile
 
 from napari_file_image_stack import FileImageStack
+from napari_file_image_stack.preview.geometry import mosaic_origin
 
 PLUGIN = "napari-file-image-stack"
 
@@ -45,7 +46,7 @@ def test_controls_follow_the_opened_file_and_extract_matches_library(
     assert widget.axes.value == "TCZYX"
     assert widget.sample.max == 2
     assert list(widget.channels.choices) == [0, 1]
-    assert widget.patch_size.value == (4, 60, 64)
+    assert widget.patch_size.value == (4, 60, 60)  # passes the training rules
     widget.sample.value = 2
     assert "T index 2" in widget.sample_info.value
     widget.channels.value = [1]
@@ -92,7 +93,7 @@ def test_invalid_axes_show_message_and_change_nothing(make_napari_viewer, tczyx)
     widget.axes.value = "SCZYX"
     new = widget.stack_layer.value.metadata["file_image_stack"]
     assert new is not stack and new.axes == "SCZYX"
-    assert widget.stack_layer.value.metadata["axes_source"] == "given"
+    assert widget.stack_layer.value.metadata["file_record"].axes_state == "given"
     assert "S 3 x T 1" in widget.axes_info.value
 
 
@@ -140,16 +141,23 @@ def test_random_patches_lie_inside_the_image(make_napari_viewer, qtbot, tczyx) -
     qtbot.waitUntil(
         lambda: any(layer.metadata.get("random") for layer in viewer.layers), timeout=10000
     )
-    layer = next(layer for layer in viewer.layers if layer.metadata.get("random"))
-    assert layer.data.shape == (12, 2, 2, 16, 16)
+    mosaics = [layer for layer in viewer.layers if "mosaic_channel" in layer.metadata]
+    assert len(mosaics) == 2  # the gallery: one mosaic layer per channel
+    layer = next(m for m in mosaics if m.metadata["mosaic_channel"] == 0)
+    patches = layer.metadata["patches"]
+    assert patches.shape == (12, 2, 2, 16, 16)
     stack = widget.stack_layer.value.metadata["file_image_stack"]
-    for patch, box in zip(layer.data, layer.metadata["boxes"], strict=True):
+    for k, (patch, box) in enumerate(zip(patches, layer.metadata["boxes"], strict=True)):
         assert all(
             0 <= c <= n - s for c, n, s in zip(box.coords, (4, 60, 70), (2, 16, 16), strict=True)
         )
         np.testing.assert_array_equal(
             patch, stack.extract_patch(box.sample_idx, None, box.coords, box.patch_size)
         )
+        y, x = mosaic_origin(k, 12, (16, 16))
+        np.testing.assert_array_equal(layer.data[:, y : y + 16, x : x + 16], patch[0])
+    (boxes,) = [lay for lay in viewer.layers if lay.name.endswith("random boxes")]
+    assert len(boxes.data) == 12  # each patch's box drawn on the image
 
 
 def test_plain_array_layers_from_other_readers_are_offered(make_napari_viewer, qtbot) -> None:
