@@ -30,6 +30,35 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 MAX_RETRIES = 1
 
 
+_obstore_started = False
+"""True once this process made an obstore store (its Rust runtime may be running)."""
+_obstore_inherited = False
+"""True in a process forked after obstore started: the inherited runtime has no threads."""
+
+
+def _after_fork_in_child() -> None:
+    global _obstore_inherited
+    _obstore_inherited = _obstore_inherited or _obstore_started
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def effective_backend(backend: Backend | None) -> Backend:
+    """The backend to use in this process.
+
+    obstore's Rust runtime does not survive ``fork``: its worker threads stay in
+    the parent and a forked child would wait on them forever. A process forked
+    after obstore started therefore uses fsspec (which resets its event loop
+    after fork); spawned processes and the parent keep obstore.
+    """
+    chosen = backend or DEFAULT_BACKEND
+    if chosen == "obstore" and _obstore_inherited:
+        return "fsspec"
+    return chosen
+
+
 class RemoteSourceError(OSError):
     """A remote store cannot be reached or refuses access (unreachable, 403, timeout)."""
 
@@ -156,7 +185,8 @@ def open_store(
     storage_options : mapping, optional
         Options for remote stores (see the module docstring).
     backend : {"obstore", "fsspec"}, optional
-        Which remote store class to use; :data:`DEFAULT_BACKEND` when None.
+        Which remote store class to use; :data:`DEFAULT_BACKEND` when None
+        (see :func:`effective_backend` for forked processes).
 
     Returns
     -------
@@ -178,8 +208,10 @@ def open_store(
         return LocalStore(path.resolve(), read_only=True)
     text = os.fspath(uri)
     opts = _options(storage_options)
-    chosen = backend or DEFAULT_BACKEND
+    chosen = effective_backend(backend)
     if chosen == "obstore":
+        global _obstore_started
+        _obstore_started = True
         return _obstore_store(text, opts)
     if chosen == "fsspec":
         return _fsspec_store(text, opts)
