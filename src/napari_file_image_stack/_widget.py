@@ -208,9 +208,18 @@ class PatchPreviewWidget(Container):
         if entry is None:
             if METADATA_KEY in layer.metadata:
                 lazy = layer.metadata.get("lazy_pixels")
-                shape = lazy.header.shape if lazy is not None else tuple(layer.data.shape)
+                stack = layer.metadata[METADATA_KEY]
+                # Stored shape: from the TIFF header, else the stack's (a zarr layer may be
+                # split per channel or multiscale), else the layer's.
+                shape = (
+                    lazy.header.shape
+                    if lazy is not None
+                    else tuple(stack.original_data_shape)
+                    if stack is not None
+                    else tuple(layer.data.shape)
+                )
                 title = str(layer.metadata.get("source_path", layer.name)).rsplit("/", 1)[-1]
-                entry = OpenedFile(key, title, shape, stack=layer.metadata[METADATA_KEY], lazy=lazy)
+                entry = OpenedFile(key, title, shape, stack=stack, lazy=lazy)
             else:
                 shape = tuple(layer.data.shape)
                 entry = OpenedFile(key, layer.name, shape)
@@ -356,6 +365,8 @@ class PatchPreviewWidget(Container):
             return
         if entry.lazy is not None:
             stack = FileImageStack.from_header(entry.lazy.header, axes)
+        elif hasattr(entry.stack, "with_axes"):  # e.g. a ZarrImageStack: no pixels read
+            stack = entry.stack.with_axes(axes)
         else:
             stack = FileImageStack.from_array(np.asarray(entry.layers[0].data), axes, entry.title)
         if entry.stack is not None:
