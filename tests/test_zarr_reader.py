@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from zarr_servers import http_server
 
 from napari_file_image_stack import ZarrImageStack
 from napari_file_image_stack._zarr_reader import ZarrLevelView, napari_get_reader, read_zarr
+from zarr_servers import http_server
 
 nz = pytest.importorskip("ngff_zarr")
 PLUGIN = "napari-file-image-stack"
@@ -18,7 +18,10 @@ PLUGIN = "napari-file-image-stack"
 
 def write_image(path: Path, data: np.ndarray, dims: list[str], version: str = "0.5") -> Path:
     image = nz.to_ngff_image(
-        data, dims=dims, scale={d: 0.25 if d in "yx" else 1.0 for d in dims}, name="cells",
+        data,
+        dims=dims,
+        scale={d: 0.25 if d in "yx" else 1.0 for d in dims},
+        name="cells",
         axes_units={"y": "micrometer", "x": "micrometer"},
     )
     ms = nz.to_multiscales(image, scale_factors=[2], chunks=16)
@@ -41,12 +44,20 @@ def test_get_reader_is_cheap_and_never_raises(tmp_path) -> None:
 
 def test_level_view_indexing_matches_numpy(tmp_path) -> None:
     data = np.arange(3 * 4 * 10 * 12, dtype=np.int32).reshape(3, 4, 10, 12)
-    arr = zarr.create_array(tmp_path / "v.zarr", shape=data.shape, dtype=data.dtype, chunks=(1, 1, 5, 5))
+    arr = zarr.create_array(
+        tmp_path / "v.zarr", shape=data.shape, dtype=data.dtype, chunks=(1, 1, 5, 5)
+    )
     arr[...] = data
     view = ZarrLevelView(arr, fixed_axis=1, fixed_index=2)
     assert view.shape == (3, 10, 12) and view.ndim == 3
     sub = data[:, 2]
-    for key in [(1,), (1, slice(2, 7)), (..., 3), (slice(None), 4, slice(None, None, 3)), (2, [1, 3])]:
+    for key in [
+        (1,),
+        (1, slice(2, 7)),
+        (..., 3),
+        (slice(None), 4, slice(None, None, 3)),
+        (2, [1, 3]),
+    ]:
         assert np.array_equal(view[key], sub[key]), key
     assert np.array_equal(np.asarray(view), sub)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from zarr_servers import S3_OPTIONS, http_server, s3_server, upload_folder
 
 from napari_file_image_stack import ImageFileError, ZarrImageStack, open_image_stacks
 from napari_file_image_stack.image_stack.zarr_stores import RemoteSourceError
+from zarr_servers import S3_OPTIONS, http_server, s3_server, upload_folder
 
 nz = pytest.importorskip("ngff_zarr")
 
@@ -84,9 +84,9 @@ def test_http_patches_exact_and_one_get_per_chunk(stores, backend, name) -> None
                         if len(inner) == 4:
                             assert [g[2] for g in mine] == [None], mine
                         else:
-                            assert sorted(g[2].startswith("bytes=-") for g in mine) == [False] * len(
-                                inner
-                            ) + [True], mine
+                            assert sorted(g[2].startswith("bytes=-") for g in mine) == [
+                                False
+                            ] * len(inner) + [True], mine
             assert len(gets) == sum(1 for _ in gets)
 
 

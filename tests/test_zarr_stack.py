@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from conftest import model_patch
 
+from conftest import model_patch
 from napari_file_image_stack import ImageStack, ZarrImageStack, open_image_stacks
 from napari_file_image_stack.image_stack.stack_pool import StackPool
 
@@ -81,7 +81,7 @@ def test_fixed_careamics_bugs(tmp_path) -> None:
 
 def test_constructor_errors_name_the_problem(tmp_path) -> None:
     group, _ = write_array(tmp_path, "YX", (8, 8), (4, 4), None, 3)
-    with pytest.raises(TypeError, match="zarr.Group"):
+    with pytest.raises(TypeError, match=r"zarr\.Group"):
         ZarrImageStack(group["data"], "data", "YX")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Did not find array at 'nope'"):
         ZarrImageStack(group, "nope", "YX")
@@ -89,7 +89,7 @@ def test_constructor_errors_name_the_problem(tmp_path) -> None:
         ZarrImageStack(group, "data", "ZYX")
     writable = zarr.open_group(group.store.root, mode="a")
     writable.create_group("sub")
-    with pytest.raises(TypeError, match="must be a zarr.Array"):
+    with pytest.raises(TypeError, match=r"must be a zarr\.Array"):
         ZarrImageStack(zarr.open_group(group.store.root, mode="r"), "sub", "YX")
 
 
@@ -120,7 +120,7 @@ def _patch_in_child(stack: ZarrImageStack) -> np.ndarray:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_pickles_and_works_in_worker_processes(tmp_path, method) -> None:
-    group, data = write_array(tmp_path, "TCYX", (3, 2, 40, 45), (1, 1, 16, 16), (1, 1, 32, 32), 3)
+    group, _ = write_array(tmp_path, "TCYX", (3, 2, 40, 45), (1, 1, 16, 16), (1, 1, 32, 32), 3)
     stack = ZarrImageStack(group, "data", "TCYX")
     expected = stack.extract_patch(1, None, (2, 3), (7, 9))  # opened in the parent first
     clone = pickle.loads(pickle.dumps(stack))
@@ -144,7 +144,9 @@ def test_widget_conventions_and_pool(tmp_path) -> None:
     assert stack.is_loaded
     other = stack.with_axes("TZYX")
     assert other.data_shape == (4, 1, 2, 20, 20)
-    assert np.array_equal(other.extract_patch(3, None, (1, 0, 0), (1, 4, 4))[0, 0], data[3, 1, :4, :4])
+    assert np.array_equal(
+        other.extract_patch(3, None, (1, 0, 0), (1, 4, 4))[0, 0], data[3, 1, :4, :4]
+    )
 
 
 def test_open_image_stacks_plain_array_and_mixed_folder(tmp_path) -> None:
@@ -152,7 +154,10 @@ def test_open_image_stacks_plain_array_and_mixed_folder(tmp_path) -> None:
 
     data = np.arange(6 * 10 * 12, dtype=np.uint8).reshape(6, 10, 12)
     arr = zarr.create_array(
-        tmp_path / "plain.zarr", shape=data.shape, dtype=data.dtype, chunks=(2, 5, 6),
+        tmp_path / "plain.zarr",
+        shape=data.shape,
+        dtype=data.dtype,
+        chunks=(2, 5, 6),
         dimension_names=["z", "y", "x"],
     )
     arr[...] = data

@@ -366,7 +366,7 @@ class PatchPreviewWidget(Container):
         if entry.lazy is not None:
             stack = FileImageStack.from_header(entry.lazy.header, axes)
         elif hasattr(entry.stack, "with_axes"):  # e.g. a ZarrImageStack: no pixels read
-            stack = entry.stack.with_axes(axes)
+            stack = entry.stack.with_axes(axes)  # type: ignore[union-attr]
         else:
             stack = FileImageStack.from_array(np.asarray(entry.layers[0].data), axes, entry.title)
         if entry.stack is not None:

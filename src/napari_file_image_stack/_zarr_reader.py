@@ -62,7 +62,7 @@ class ZarrLevelView:
             key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1 :]
         key = key + (slice(None),) * (self.ndim - len(key))
         if self._fixed_axis is not None:
-            key = key[: self._fixed_axis] + (self._fixed_index,) + key[self._fixed_axis :]
+            key = (*key[: self._fixed_axis], self._fixed_index, *key[self._fixed_axis :])
         # zarr takes ints and slices; napari's other keys (arrays) are taken after a slice read.
         simple = tuple(k if isinstance(k, int | np.integer | slice) else slice(None) for k in key)
         data = np.asarray(self._array[simple])
@@ -116,9 +116,7 @@ def _contrast(level: ZarrLevelView) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def layer_data_for_zarr(
-    source: str, axes: str | None = None, **options: Any
-) -> list[LayerData]:
+def layer_data_for_zarr(source: str, axes: str | None = None, **options: Any) -> list[LayerData]:
     """Layer data for every image of a zarr source (metadata and a contrast sample only).
 
     Parameters

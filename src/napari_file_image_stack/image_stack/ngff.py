@@ -111,9 +111,7 @@ def has_multiscales(attrs: Mapping[str, Any]) -> bool:
     return isinstance(ome.get("multiscales"), list) and bool(ome["multiscales"])
 
 
-def _transform(
-    transforms: Any, kind: str, ndim: int, where: str
-) -> tuple[float, ...] | None:
+def _transform(transforms: Any, kind: str, ndim: int, where: str) -> tuple[float, ...] | None:
     if not transforms:
         return None
     for t in transforms:

@@ -63,7 +63,7 @@ class ZarrPixels:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        dtype = np.dtype(self._data.dtype)  # type: ignore[arg-type]
+        dtype = np.dtype(self._data.dtype)
         return dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
 
     @property
@@ -178,30 +178,38 @@ def open_image_array(
     """
     import zarr
 
-    from .ngff import NgffAxis, axes_from_ngff, has_multiscales, is_bioformats2raw, parse_multiscales
+    from .ngff import (
+        NgffAxis,
+        axes_from_ngff,
+        has_multiscales,
+        is_bioformats2raw,
+        parse_multiscales,
+    )
 
     node = zarr.open(store=store, mode="r")
     if isinstance(node, zarr.Array):
         if level != 0:
             raise ImageFileError(f"{where}: a plain zarr array has only level 0, not {level}.")
-        names = getattr(node.metadata, "dimension_names", None) or node.attrs.get(
+        names: Any = getattr(node.metadata, "dimension_names", None) or node.attrs.get(
             "_ARRAY_DIMENSIONS"
         )
-        if names and all(isinstance(n, str) for n in names):
-            guess = axes_from_ngff([NgffAxis(n) for n in names], node.shape)
+        if isinstance(names, list | tuple) and names and all(isinstance(n, str) for n in names):
+            guess = axes_from_ngff([NgffAxis(str(n)) for n in names], node.shape)
         else:
             guess = AxesGuess(
                 None, "missing", "a plain zarr array without axes metadata: give the axes."
             )
         return node, None, guess
-    group = node
+    group: Any = node
     image_where = where
     if is_bioformats2raw(dict(group.attrs)) and not has_multiscales(dict(group.attrs)):
         path = _series_path(group, where, series)
         try:
             group = group[path]
         except KeyError:
-            raise ImageFileError(f"{where}: bioformats2raw collection has no series {path!r}.") from None
+            raise ImageFileError(
+                f"{where}: bioformats2raw collection has no series {path!r}."
+            ) from None
         image_where = f"{where.rstrip('/')}/{path}"
     attrs = dict(group.attrs)
     if not has_multiscales(attrs):
@@ -270,7 +278,9 @@ class ZarrImageStack:
         try:
             array = group[data_path]
         except KeyError as exc:
-            raise ValueError(f"Did not find array at '{data_path}' in store '{store_text}'.") from exc
+            raise ValueError(
+                f"Did not find array at '{data_path}' in store '{store_text}'."
+            ) from exc
         if not isinstance(array, zarr.Array):
             raise TypeError(
                 f"data at path '{data_path}' must be a zarr.Array instance, got {type(array)}."
@@ -285,7 +295,7 @@ class ZarrImageStack:
             raise ValueError(f"{self._source}: {exc}") from None
         self.axes = axes
         self.data_shape = self._layout.data_shape
-        self._data_dtype = np.dtype(array.dtype)  # type: ignore[arg-type]
+        self._data_dtype = np.dtype(array.dtype)
         self._chunks: tuple[int, ...] = tuple(array.chunks)
         self._shards: tuple[int, ...] | None = (
             tuple(array.shards) if array.shards is not None else None
@@ -424,9 +434,7 @@ class ZarrImageStack:
         return clone
 
     def __repr__(self) -> str:
-        return (
-            f"ZarrImageStack({self._source!r}, axes={self.axes!r}, data_shape={self.data_shape})"
-        )
+        return f"ZarrImageStack({self._source!r}, axes={self.axes!r}, data_shape={self.data_shape})"
 
     # ------------------------------------------------------------ pickling, fork
     def __getstate__(self) -> dict[str, Any]:

@@ -102,20 +102,23 @@ def _obstore_store(uri: str, opts: dict[str, Any]) -> Any:
     from zarr.storage import ObjectStore
 
     timeout = float(opts.get("timeout", DEFAULT_TIMEOUT))
-    client_options = {
+    client_options: Any = {
         "timeout": _seconds(timeout),
         "connect_timeout": _seconds(float(opts.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))),
         "allow_http": True,
     }
-    retry = {
+    retry: Any = {
         "max_retries": MAX_RETRIES,
         "retry_timeout": timedelta(seconds=timeout),
-        "backoff": {"init_backoff": timedelta(milliseconds=50), "max_backoff": timedelta(seconds=1)},
+        "backoff": {
+            "init_backoff": timedelta(milliseconds=50),
+            "max_backoff": timedelta(seconds=1),
+        },
     }
     parsed = urlparse(uri)
     store: Any
     if parsed.scheme.lower() == "s3":
-        config: dict[str, Any] = {}
+        config: Any = {}
         if opts.get("anon"):
             config["skip_signature"] = True
         if opts.get("endpoint_url"):
@@ -135,7 +138,9 @@ def _obstore_store(uri: str, opts: dict[str, Any]) -> Any:
             retry_config=retry,
         )
     else:
-        store = HTTPStore.from_url(uri.rstrip("/"), client_options=client_options, retry_config=retry)
+        store = HTTPStore.from_url(
+            uri.rstrip("/"), client_options=client_options, retry_config=retry
+        )
     return ObjectStore(store, read_only=True)
 
 
@@ -149,7 +154,9 @@ def _fsspec_store(uri: str, opts: dict[str, Any]) -> Any:
     if scheme == "s3":
         endpoint = opts.pop("endpoint_url", None)
         region = opts.pop("region_name", None)
-        client_kwargs = {k: v for k, v in (("endpoint_url", endpoint), ("region_name", region)) if v}
+        client_kwargs = {
+            k: v for k, v in (("endpoint_url", endpoint), ("region_name", region)) if v
+        }
         fs_options = {
             **opts,
             "client_kwargs": client_kwargs,
