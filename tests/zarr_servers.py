@@ -153,5 +153,6 @@ def upload_folder(endpoint: str, bucket: str, folder: Path, prefix: str) -> None
         client.create_bucket(Bucket=bucket)
     for path in sorted(folder.rglob("*")):
         if path.is_file():
-            key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+            relative = path.relative_to(folder).as_posix()
+            key = f"{prefix}/{relative}" if prefix else relative
             client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
