@@ -104,7 +104,11 @@ def case_remote(kind: str, endpoint: str, n: int, shape: tuple[int, ...]) -> dic
 
         store = FsspecStore.from_url(
             uri,
-            storage_options={**options, "client_kwargs": {"endpoint_url": endpoint}},
+            storage_options={
+                "key": "testing",
+                "secret": "testing",
+                "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+            },
             read_only=True,
         )
         array = zarr.open_array(store=store, mode="r")
@@ -140,8 +144,10 @@ def case_requests(folder: str, n: int, shape: tuple[int, ...]) -> dict[str, Any]
 
 def run_worker(args: list[str]) -> dict[str, Any]:
     cmd = [sys.executable, str(HERE), "--worker", *args]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -189,8 +195,10 @@ def main() -> None:
         with s3_server() as (endpoint, _):
             upload_folder(endpoint, "bench", folder, "")
             n = str(cfg["remote_patches"])
-            remote = {k: run_worker(["remote", k, endpoint, n, shape_text]) for k in
-                      ("obstore", "fsspec", "zarr_fsspec")}
+            remote = {
+                k: run_worker(["remote", k, endpoint, n, shape_text])
+                for k in ("obstore", "fsspec", "zarr_fsspec")
+            }
         base = remote["zarr_fsspec"]
         for k in ("obstore", "fsspec"):
             remote[k]["first_patch_speedup"] = base["first_ms"] / remote[k]["first_ms"]
