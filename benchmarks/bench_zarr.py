@@ -125,9 +125,8 @@ def case_remote(kind: str, endpoint: str, n: int, shape: tuple[int, ...]) -> dic
 
 
 def case_requests(folder: str, n: int, shape: tuple[int, ...]) -> dict[str, Any]:
-    from zarr_servers import http_server
-
     from napari_file_image_stack import ZarrImageStack
+    from zarr_servers import http_server
 
     out = {}
     with http_server(folder) as (url, log):
