@@ -206,3 +206,15 @@ def test_malformed_metadata_and_plain_groups(tmp_path) -> None:
         ZarrImageStack.from_uri(tmp_path / "broken.zarr")
     with pytest.raises(FileNotFoundError):
         ZarrImageStack.from_uri(tmp_path / "absent.zarr")
+
+
+def test_inspect_reads_zarr_metadata(tmp_path) -> None:
+    from napari_file_image_stack.image_stack.training_checks import inspect_dataset
+
+    data = np.zeros((3, 64, 64), np.uint16)
+    path = write_ome(tmp_path / "c.ome.zarr", ["c", "y", "x"], data, "0.5", levels=1)
+    report = inspect_dataset([path], patch_size=[32, 32])
+    (file,) = report.files
+    assert file.axes == "CYX" and file.data_shape == (1, 3, 64, 64) and report.ok
+    bad = inspect_dataset([tmp_path / "c.ome.zarr"], axes="ZYXC")
+    assert not bad.ok
