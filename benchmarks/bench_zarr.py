@@ -73,9 +73,9 @@ def case_local(kind: str, path: str, n: int, shape: tuple[int, ...]) -> dict[str
 
         stack: Any = ZarrImageStack(group, "data", "SYX")
     else:
-        from careamics.dataset.image_stack.zarr_image_stack import ZarrImageStack as Theirs
+        from careamics_zarr import careamics_zarr_image_stack
 
-        stack = Theirs(group, "data", "SYX")
+        stack = careamics_zarr_image_stack()(group, "data", "SYX")
     times = []
     for s, y, x in boxes(shape, n):
         t = time.perf_counter()
@@ -173,12 +173,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-zarr-") as tmp:
         folder = Path(tmp)
         write_data(folder, shape)
-        try:
-            import careamics  # noqa: F401
+        from careamics_zarr import careamics_zarr_image_stack
 
-            have_careamics = True
-        except ImportError:
-            have_careamics = False
+        have_careamics = careamics_zarr_image_stack() is not None
         for name in ("plain", "sharded"):
             path = str(folder / f"{name}.zarr")
             ours = run_worker(["local", "ours", path, str(cfg["patches"]), shape_text])
