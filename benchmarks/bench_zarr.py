@@ -5,7 +5,9 @@ process (``--worker``):
 
 - local patch latency (2D 64x64 patches at random positions, zarr v3 sharded
   and unsharded) against CAREamics 0.3.5's ``ZarrImageStack`` over the same
-  array (skipped when careamics is not installed);
+  array (skipped when careamics is not installed): each in its own process,
+  and both alternating box by box in one process (the fair figure on a busy
+  machine: the two read through the same ``zarr.Array.__getitem__``);
 - on moto's S3 server on 127.0.0.1: time to first patch (open + first patch)
   and steady patches/s, ours (obstore, the default; and fsspec) against
   ``zarr.open_array`` + slicing + ``astype(float32)`` through ``FsspecStore``;
@@ -84,6 +86,27 @@ def case_local(kind: str, path: str, n: int, shape: tuple[int, ...]) -> dict[str
     return {"median_ms": statistics.median(times) * 1e3}
 
 
+def case_interleaved(path: str, n: int, shape: tuple[int, ...]) -> dict[str, Any]:
+    """Ours and CAREamics alternating box by box in one process: fair on a busy machine."""
+    import zarr
+
+    from careamics_zarr import careamics_zarr_image_stack
+    from napari_file_image_stack import ZarrImageStack
+
+    group = zarr.open_group(path, mode="r")
+    ours = ZarrImageStack(group, "data", "SYX")
+    theirs = careamics_zarr_image_stack()(group, "data", "SYX")
+    times: dict[str, list[float]] = {"ours": [], "careamics": []}
+    for i, (s, y, x) in enumerate(boxes(shape, 2 * n, seed=5)):
+        for name, stack in (("ours", ours), ("careamics", theirs))[:: 1 if i % 2 else -1]:
+            t = time.perf_counter()
+            stack.extract_patch(s, None, (y, x), (PATCH, PATCH))
+            times[name].append(time.perf_counter() - t)
+    ours_ms = statistics.median(times["ours"]) * 1e3
+    theirs_ms = statistics.median(times["careamics"]) * 1e3
+    return {"ours_ms": ours_ms, "careamics_ms": theirs_ms, "ratio": ours_ms / theirs_ms}
+
+
 def case_remote(kind: str, endpoint: str, n: int, shape: tuple[int, ...]) -> dict[str, Any]:
     options = {"key": "testing", "secret": "testing", "region_name": "us-east-1"}
     uri = "s3://bench/sharded.zarr/data"
@@ -159,6 +182,8 @@ def main() -> None:
         shape = tuple(int(v) for v in shape_text.split(","))
         if case == "local":
             result = case_local(kind, where, int(n), shape)
+        elif case == "interleaved":
+            result = case_interleaved(where, int(n), shape)
         elif case == "remote":
             result = case_remote(kind, where, int(n), shape)
         else:
@@ -184,6 +209,9 @@ def main() -> None:
                 theirs = run_worker(["local", "careamics", path, str(cfg["patches"]), shape_text])
                 line["careamics_ms"] = theirs["median_ms"]
                 line["ratio"] = ours["median_ms"] / theirs["median_ms"]
+                line["interleaved"] = run_worker(
+                    ["interleaved", "-", path, str(cfg["patches"]), shape_text]
+                )
             results[f"local_{name}"] = line
         from zarr_servers import s3_server, upload_folder
 
