@@ -11,6 +11,8 @@ from .image_stack import (
     ImageStack,
     StaleFileError,
     TiffHeader,
+    ZarrImageStack,
+    open_image_stacks,
     read_tiff,
 )
 
@@ -23,6 +25,8 @@ __all__ = [
     "ImageStack",
     "StaleFileError",
     "TiffHeader",
+    "ZarrImageStack",
     "__version__",
+    "open_image_stacks",
     "read_tiff",
 ]

@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--screenshot", type=Path, help="render the demo to this PNG and exit")
     demo.set_defaults(func=run_demo)
     insp = sub.add_parser("inspect", help="check TIFF files (headers only) before training")
-    insp.add_argument("paths", nargs="+", help="TIFF files or folders of them")
+    insp.add_argument(
+        "paths", nargs="+", help="TIFF files or folders of them, zarr stores or their URLs"
+    )
     insp.add_argument("--axes", type=_axes_arg, help="axes for every file (letters of STCZYX)")
     insp.add_argument("--patch-size", type=int, nargs="+", metavar="N", help="patch size in (Z)YX")
     insp.add_argument(

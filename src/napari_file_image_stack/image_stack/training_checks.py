@@ -16,6 +16,7 @@ from typing import Any
 from .axes import AxesLayout, check_axes
 from .dataset_rules import DatasetMember, consistency_problems
 from .metadata_axes import AxesSource, axes_from_tiff_axes
+from .open_stacks import is_zarr_source
 from .sampling import patches_per_sample
 from .series_members import SeriesMembers
 from .tiff_file import TiffHeader, tiff_files_in
@@ -141,6 +142,35 @@ def report_file(path: Path, axes: str | None = None) -> FileReport:
     report = _report_header(path, header, size, axes)
     report.series_files = [str(f) for f in header.series_files]
     return report
+
+
+def report_zarr(source: str, axes: str | None = None) -> list[FileReport]:
+    """Describe each image of a zarr store or URL from its metadata; errors become problems."""
+    from .zarr_stack import ZarrImageStack, list_series
+
+    try:
+        stacks = [
+            ZarrImageStack.from_uri(source, axes, series=s, guess_missing=True)
+            for s in list_series(source)
+        ]
+    except (OSError, ValueError) as exc:
+        reason = str(exc) if source in str(exc) else f"{source}: {exc}"
+        return [FileReport(source, axes, "missing", None, None, None, 0, None, [reason])]
+    reports = []
+    for stack in stacks:
+        guess = stack.axes_guess
+        report = describe(
+            stack.source,
+            stack.original_data_shape,
+            str(stack.data_dtype),
+            0,
+            stack.axes,
+            guess.source,
+        )
+        if guess.source == "guessed":
+            report.warnings.append(f"{report.name}: {guess.reason}")
+        reports.append(report)
+    return reports
 
 
 def _report_header(path: Path, header: TiffHeader, size: int, axes: str | None) -> FileReport:
@@ -360,7 +390,13 @@ def inspect_dataset(
     files: list[FileReport] = []
     members = SeriesMembers()
     skipped: dict[Path, Path] = {}
-    for path in expand_paths(paths):
+    tiff_paths = []
+    for raw in paths:
+        if is_zarr_source(os.fspath(raw)):
+            files.extend(report_zarr(os.fspath(raw), axes))
+        else:
+            tiff_paths.append(raw)
+    for path in expand_paths(tiff_paths):
         owner = members.owner_of(path)
         if owner is not None:
             skipped[path] = owner  # its pages are already in that file's series

@@ -1,0 +1,158 @@
+"""Real servers on 127.0.0.1 for the remote zarr tests: static HTTP with ranges, and moto's S3.
+
+Both count the requests they answer, so tests can check how many a patch makes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RequestLog:
+    """Requests a server answered: (method, path, range header or None, status)."""
+
+    entries: list[tuple[str, str, str | None, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, entry: tuple[str, str, str | None, int]) -> None:
+        with self.lock:
+            self.entries.append(entry)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+    def gets(self) -> list[tuple[str, str, str | None, int]]:
+        with self.lock:
+            return [e for e in self.entries if e[0] == "GET"]
+
+
+class _RangeHandler(SimpleHTTPRequestHandler):
+    """Static files with single ``Range: bytes=a-b`` support (http.server has none)."""
+
+    log: RequestLog
+    status_override: int | None = None
+    delay: float = 0.0
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        if self.delay:
+            threading.Event().wait(self.delay)
+        rng = self.headers.get("Range")
+        if self.status_override is not None:
+            self.log.add(("GET", self.path, rng, self.status_override))
+            self.send_error(self.status_override)
+            return
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.log.add(("GET", self.path, rng, 404))
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        status = 200
+        if rng:
+            m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
+            if m is None:
+                self.send_error(416)
+                return
+            a, b = m.groups()
+            if a == "":  # suffix range: last b bytes
+                start, stop = max(0, len(data) - int(b)), len(data)
+            else:
+                start, stop = int(a), min(len(data), int(b) + 1 if b else len(data))
+            body, status = data[start:stop], 206
+        else:
+            body = data
+        self.log.add(("GET", self.path, rng, status))
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/octet-stream")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.log.add(("HEAD", self.path, None, 200))
+        super().do_HEAD()
+
+
+@contextlib.contextmanager
+def http_server(
+    root: str | os.PathLike[str], status: int | None = None, delay: float = 0.0
+) -> Iterator[tuple[str, RequestLog]]:
+    """Serve ``root`` on 127.0.0.1; yields the base URL and the request log."""
+    log = RequestLog()
+    handler = type(
+        "Handler",
+        (_RangeHandler,),
+        {"log": log, "status_override": status, "delay": delay},
+    )
+
+    def make(*args: Any, **kwargs: Any) -> _RangeHandler:
+        return handler(*args, directory=str(root), **kwargs)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", log
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+S3_OPTIONS = {"key": "testing", "secret": "testing", "region_name": "us-east-1"}
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[tuple[str, Any]]:
+    """moto's S3 server on 127.0.0.1; yields the endpoint URL and the server."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        server.stop()
+
+
+def upload_folder(endpoint: str, bucket: str, folder: Path, prefix: str) -> None:
+    """Put every file under ``folder`` into ``bucket`` under ``prefix`` (boto3, as a user would)."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=bucket)
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            relative = path.relative_to(folder).as_posix()
+            key = f"{prefix}/{relative}" if prefix else relative
+            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
