@@ -1,4 +1,4 @@
-"""Shared parts of the convert/stats tests: a real dask cluster and real TIFF datasets."""
+"""Shared parts of the convert/stats tests (the cluster fixture is in conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 import tifffile
 
 
@@ -29,17 +28,6 @@ def fingerprint(paths: list[Path]) -> dict[str, tuple[str, int]]:
     return {
         str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in paths
     }
-
-
-@pytest.fixture(scope="module")
-def cluster_address():
-    """A real two-process LocalCluster on loopback, as a user's running cluster."""
-    from dask.distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 def write_dataset(folder: Path) -> dict[str, tuple[np.ndarray, str]]:

@@ -13,13 +13,11 @@ import pytest
 import tifffile
 import zarr
 
-from jobs_helpers import cluster_address, fingerprint, to_output_axes, write_dataset
+from jobs_helpers import fingerprint, to_output_axes, write_dataset
 from napari_file_image_stack.__main__ import main
 from napari_file_image_stack.image_stack.errors import ImageFileError
 from napari_file_image_stack.image_stack.jobs import plan_image
 from napari_file_image_stack.image_stack.jobs.convert import halve_yx
-
-__all__ = ["cluster_address"]  # the fixture, imported for pytest
 
 
 @pytest.mark.timeout(120)

@@ -237,11 +237,12 @@ def percentiles_from_histogram(
     n = int(cum[-1])
     out = []
     for q in qs:
-        h = (n - 1) * q / 100.0
+        h = q / 100.0 * (n - 1)  # numpy's virtual index, in numpy's operation order
         lo = math.floor(h)
         k = np.searchsorted(cum, [lo, min(lo + 1, n - 1)], side="right")
         v0, v1 = float(k[0] + offset), float(k[1] + offset)
-        out.append(v0 + (h - lo) * (v1 - v0))
+        frac = h - lo  # numpy's lerp: from the nearer end, bit for bit
+        out.append(v0 + frac * (v1 - v0) if frac < 0.5 else v1 - (v1 - v0) * (1 - frac))
     return out
 
 
@@ -496,6 +497,8 @@ def _stratified(
     std = math.sqrt(max(q_est, 0.0))
     mean_bound = BOUND_SIGMAS * math.sqrt(var_mean)
     var_bound = BOUND_SIGMAS * math.sqrt(var_q) + mean_bound**2
-    std_bound = var_bound / std if std > 0 else math.sqrt(var_bound)
+    # |s - sigma| = |s^2 - sigma^2| / (s + sigma), and sigma >= sqrt(s^2 - var_bound) inside it.
+    lower = math.sqrt(max(q_est - var_bound, 0.0))
+    std_bound = var_bound / (std + lower) if std + lower > 0 else math.sqrt(var_bound)
     count = int(sum(r[:, 0].sum() for r in rows.values()))
     return count, mean, std, mean_bound, std_bound
