@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -121,5 +120,14 @@ def run_tasks(
         future.release()
 
 
-def default_stream() -> TextIO:
-    return sys.stderr
+def _import_worker_modules() -> None:
+    import numcodecs  # noqa: F401
+    import tifffile  # noqa: F401
+    import zarr  # noqa: F401
+
+    from .. import file_image_stack  # noqa: F401
+
+
+def warm_up(client: Any) -> None:
+    """Import the task modules on every worker (start-up, kept out of the task timing)."""
+    client.run(_import_worker_modules)

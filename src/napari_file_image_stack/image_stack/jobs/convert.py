@@ -2,16 +2,16 @@
 
 Safety, and why it holds:
 
-* Resume. Every shard is written by exactly one task with one store write of
-  the whole shard (a task's region *is* a shard, so zarr encodes it complete
-  without reading anything back), and empty chunks are written too, so a
+* Resume. Every shard is written by exactly one task, whole: the task's
+  region *is* the shard, encoded in one go (see ``shard_codec``), so a
   shard object exists exactly when its task finished. A rerun skips every
   shard whose object exists and redoes only the rest.
-* Atomic per shard. zarr-python 3's ``LocalStore`` writes each object to a
-  temporary ``*.partial`` name and renames it into place; a killed run leaves
-  at most a stray ``.partial`` file (removed on resume), never a torn shard.
-  The image's group and array metadata are made in a temporary folder and
-  renamed into place, so an image folder exists only with its metadata.
+* Atomic per shard. Each shard is written to a temporary ``*.partial`` name
+  beside it and renamed into place (``os.replace``, atomic on POSIX); a
+  killed run leaves at most a stray ``.partial`` file (removed on resume),
+  never a torn shard. The image's group and array metadata are made in a
+  temporary folder and renamed into place, so an image folder exists only
+  with its metadata.
 * Never over other data. An image folder that exists is resumed only if its
   record (input path, size, mtime, axes, chunks, shards, levels) matches this
   run; otherwise it is left alone unless ``overwrite``. Inputs are only read.
@@ -32,9 +32,10 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..file_image_stack import FileImageStack
-from .cluster import Progress, dask_client, run_tasks
+from .cluster import Progress, dask_client, run_tasks, warm_up
 from .inputs import JobInput, describe_input, open_inputs
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
+from .shard_codec import encode_shard, write_atomically, zarr_compressor
 
 RECORD_KEY = "napari_file_image_stack"
 SUFFIX = ".ome.zarr"
@@ -167,7 +168,7 @@ def prepare_image(path: Path, item: JobInput, plan: ImagePlan, overwrite: bool) 
                 shards=plan.shards,
                 dimension_names=list(plan.axes),
                 fill_value=0,
-                config={"write_empty_chunks": True},
+                compressors=zarr_compressor(np.dtype(item.dtype).itemsize),
             )
         os.replace(tmp, path)
     finally:
@@ -266,8 +267,8 @@ def write_shard(
         source = np.asarray(above[box])
         data = halve_yx(source, plan.axes)
         nbytes = 0  # bytes read counts the inputs only
-    target = _array(image_path, level)
-    target[tuple(slice(a, b) for a, b in zip(starts, stops, strict=True))] = data
+    payload = encode_shard(data, plan.chunks, plan.shards, 0)
+    write_atomically(Path(image_path) / str(level) / plan.shard_key(starts), payload)
     return {"nbytes": nbytes}
 
 
@@ -366,6 +367,7 @@ def convert(
         return summary
 
     def run(client: Any) -> None:
+        warm_up(client)
         start = time.perf_counter()
         for level in range(levels):
             tasks = []

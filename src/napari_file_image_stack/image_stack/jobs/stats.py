@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..file_image_stack import FileImageStack
-from .cluster import Progress, dask_client, run_tasks
+from .cluster import Progress, dask_client, run_tasks, warm_up
 from .convert import read_region
 from .inputs import JobInput, open_inputs
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
@@ -173,6 +173,19 @@ def _moments(values: NDArray[Any]) -> tuple[int, float, float, float, float]:
     return n_all, mean_all, m2_all, float(flat.min()), float(flat.max())
 
 
+def _histogram_moments(
+    counts: NDArray[np.int64], offset: int
+) -> tuple[int, float, float, float, float]:
+    """Count, mean, M2, min, max of the integers a histogram counts (float64, exact sums)."""
+    n = int(counts.sum())
+    nonzero = np.flatnonzero(counts)
+    values = np.arange(counts.size, dtype=np.float64) + offset
+    mean = float(np.dot(counts, values)) / n
+    dev = values[nonzero] - mean
+    m2 = float(np.dot(counts[nonzero], dev * dev))
+    return n, mean, m2, float(nonzero[0] + offset), float(nonzero[-1] + offset)
+
+
 def merge_moments(
     a: tuple[int, float, float], b: tuple[int, float, float]
 ) -> tuple[int, float, float]:
@@ -212,11 +225,16 @@ def box_stats(
         nbytes += int(data.nbytes)
         for j, c in enumerate(channels):
             values = data if c_axis is None else np.take(data, c, axis=c_axis)
-            moments[b, j] = _moments(values)
             if hist is not None and bins is not None:
-                flat = values.reshape(-1).astype(np.int64) - bins[0]
-                hist[j] += np.bincount(flat, minlength=bins[1])
+                # 8/16-bit: one counting pass gives exact moments and percentiles.
+                flat = values.reshape(-1)
+                if bins[0]:
+                    flat = flat.astype(np.int32) - bins[0]
+                counts = np.bincount(flat, minlength=bins[1])
+                hist[j] += counts
+                moments[b, j] = _histogram_moments(counts, bins[0])
             else:
+                moments[b, j] = _moments(values)
                 flat = values.reshape(-1)
                 step = max(1, flat.size // _SUBSAMPLE)
                 subs[j].append(np.asarray(flat[::step], np.float64))
@@ -408,6 +426,7 @@ def compute_stats(
         failed.setdefault(source, str(exc) if source in str(exc) else f"{source}: {exc}")
 
     def run(client: Any) -> None:
+        warm_up(client)
         start = time.perf_counter()
         run_tasks(client, box_stats, tasks, Progress(len(tasks), "stats", progress), done, error)
         result.seconds = time.perf_counter() - start
