@@ -61,6 +61,13 @@ def make_dataset(folder: Path, files: int, shape: tuple[int, ...]) -> int:
     return total
 
 
+def _rss_now() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def _peak_rss_workers(client: Any) -> list[int]:
     def peak() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -81,6 +88,10 @@ def case_convert(src: str, out: str, workers: int) -> dict[str, Any]:
         ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
+        from napari_file_image_stack.image_stack.jobs.cluster import warm_up
+
+        warm_up(client)
+        base = max(client.run(_rss_now).values())  # a worker's RSS before any task
         summary = convert([src], out, patch_size=(16, 64, 64), client=client)
         peaks = _peak_rss_workers(client)
     wall = time.perf_counter() - t0
@@ -95,6 +106,7 @@ def case_convert(src: str, out: str, workers: int) -> dict[str, Any]:
         "wall": wall,
         "bytes": summary.bytes_read,
         "peak_rss_worker": max(peaks),
+        "base_rss_worker": base,
         "shard_bytes": plan.shard_bytes(),
     }
 
@@ -219,7 +231,8 @@ def main() -> None:
                 r["seconds"],
                 w,
                 f"wall incl. cluster start {r['wall']:.1f} s; peak RSS/worker "
-                f"{r['peak_rss_worker'] / 2**20:.0f} MiB; shard {r['shard_bytes'] / 2**20:.0f} MiB",
+                f"{r['peak_rss_worker'] / 2**20:.0f} MiB (idle "
+                f"{r['base_rss_worker'] / 2**20:.0f}); shard {r['shard_bytes'] / 2**20:.0f} MiB",
             )
         print(f"convert scaling 1 -> 2 workers: {conv[1]['seconds'] / conv[2]['seconds']:.2f}x")
         if args.bioio_python:

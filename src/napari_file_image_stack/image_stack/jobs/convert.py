@@ -177,25 +177,11 @@ def prepare_image(path: Path, item: JobInput, plan: ImagePlan, overwrite: bool) 
     return False
 
 
-# --- Worker side: small per-process caches, so a worker opens each file and array once. ---
+# --- Worker side: each task opens its input and closes it again, so that no mapping or
+# handle outlives the task and a worker's memory stays at about one shard in flight.
 
-_STACKS: OrderedDict[tuple[str, tuple[int, int]], FileImageStack] = OrderedDict()
 _ARRAYS: OrderedDict[tuple[str, int], Any] = OrderedDict()
 _CACHE_SIZE = 8
-
-
-def _loaded_stack(stack: FileImageStack, stamp: tuple[int, int]) -> FileImageStack:
-    key = (str(stack.source), stamp)
-    cached = _STACKS.get(key)
-    if cached is None:
-        stack.load()
-        _STACKS[key] = cached = stack
-        while len(_STACKS) > _CACHE_SIZE:
-            _STACKS.popitem(last=False)[1].close()
-    _STACKS.move_to_end(key)
-    if cached.header is not None:
-        cached.header.check_unchanged()
-    return cached
 
 
 def _array(path: str, level: int) -> Any:
@@ -218,11 +204,24 @@ def read_region(
     starts: Sequence[int],
     stops: Sequence[int],
 ) -> np.ndarray:
-    """The level-0 output box ``[starts, stops)`` read from the input, in output axes."""
+    """The level-0 output box ``[starts, stops)`` read from the input, in output axes.
+
+    Returns memory of its own: the input is closed again before returning.
+    """
     src_starts, src_stops = plan.source_box(starts, stops)
-    box = _loaded_stack(stack, stamp).pixels.read_box(src_starts, src_stops)
-    order, shape = plan.to_output_order(box.shape)
-    return np.transpose(box, order).reshape(shape)
+    stack.load()
+    try:
+        if stack.header is not None:
+            stack.header.check_unchanged()
+        box = stack.pixels.read_box(src_starts, src_stops)
+        order, shape = plan.to_output_order(box.shape)
+        out = np.transpose(box, order).reshape(shape)
+        if np.may_share_memory(out, box):
+            out = out.copy()  # a view of a mapping must not outlive it
+        del box
+    finally:
+        stack.close()
+    return out
 
 
 def halve_yx(block: np.ndarray, axes: str) -> np.ndarray:
