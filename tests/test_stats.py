@@ -124,7 +124,7 @@ def test_export_config_and_bad_inputs(tmp_path, cluster_address, capsys):
     assert main(args) == 2  # never over an existing file without --force
     try:
         from careamics.config import DataConfig
-    except ImportError:
+    except Exception:  # not installed, or its torch stack does not import here
         pass
     else:  # CAREamics itself reads the statistics from where we put them
         data_config = DataConfig(**{"mode": "training", **config})

@@ -266,8 +266,9 @@ def write_shard(
         source = np.asarray(above[box])
         data = halve_yx(source, plan.axes)
         nbytes = 0  # bytes read counts the inputs only
-    payload = encode_shard(data, plan.chunks, plan.shards, 0)
-    write_atomically(Path(image_path) / str(level) / plan.shard_key(starts), payload)
+    parts = encode_shard(data, plan.chunks, plan.shards, 0)
+    del data
+    write_atomically(Path(image_path) / str(level) / plan.shard_key(starts), parts)
     return {"nbytes": nbytes}
 
 

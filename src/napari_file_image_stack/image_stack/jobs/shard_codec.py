@@ -44,8 +44,10 @@ def _numcodecs_blosc() -> Any:
 
 def encode_shard(
     data: np.ndarray, chunks: Sequence[int], shard_shape: Sequence[int], fill_value: Any = 0
-) -> bytes:
+) -> list[bytes]:
     """The bytes of a shard holding ``data`` (the shard's box, clipped at the array's edge).
+
+    Returned as parts to write one after the other (joining them would cost another copy).
 
     Parameters
     ----------
@@ -81,16 +83,16 @@ def encode_shard(
 
     index_bytes = index.tobytes()
     checksum = np.uint32(google_crc32c.value(index_bytes)).astype("<u4").tobytes()
-    return b"".join(parts) + index_bytes + checksum
+    return [*parts, index_bytes + checksum]
 
 
-def write_atomically(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary name beside ``path``, then rename it into place."""
+def write_atomically(path: Path, parts: Sequence[bytes]) -> None:
+    """Write ``parts`` to a temporary name beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
     try:
         with open(tmp, "wb") as f:
-            f.write(payload)
+            f.writelines(parts)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
