@@ -197,6 +197,16 @@ def _array(path: str, level: int) -> Any:
     return arr
 
 
+def read_loaded(
+    stack: FileImageStack, plan: ImagePlan, starts: Sequence[int], stops: Sequence[int]
+) -> np.ndarray:
+    """The level-0 output box from a loaded stack, in output axes (may view its mapping)."""
+    src_starts, src_stops = plan.source_box(starts, stops)
+    box = stack.pixels.read_box(src_starts, src_stops)
+    order, shape = plan.to_output_order(box.shape)
+    return np.transpose(box, order).reshape(shape)
+
+
 def read_region(
     stack: FileImageStack,
     stamp: tuple[int, int],
@@ -208,17 +218,13 @@ def read_region(
 
     Returns memory of its own: the input is closed again before returning.
     """
-    src_starts, src_stops = plan.source_box(starts, stops)
     stack.load()
     try:
         if stack.header is not None:
             stack.header.check_unchanged()
-        box = stack.pixels.read_box(src_starts, src_stops)
-        order, shape = plan.to_output_order(box.shape)
-        out = np.transpose(box, order).reshape(shape)
-        if np.may_share_memory(out, box):
+        out = read_loaded(stack, plan, starts, stops)
+        if not out.flags.owndata:
             out = out.copy()  # a view of a mapping must not outlive it
-        del box
     finally:
         stack.close()
     return out

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from ..file_image_stack import FileImageStack
 from .cluster import Progress, dask_client, run_tasks, warm_up
-from .convert import read_region
+from .convert import read_loaded
 from .inputs import JobInput, open_inputs
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
 
@@ -219,9 +219,37 @@ def box_stats(
     moments = np.zeros((len(boxes), len(channels), 5))
     hist = np.zeros((len(channels), bins[1]), np.int64) if bins else None
     subs: list[list[NDArray[Any]]] = [[] for _ in channels]
+    stack.load()  # once per task: a sampled task reads many small blocks
+    try:
+        if stack.header is not None:
+            stack.header.check_unchanged()
+        nbytes = _boxes_stats(stack, plan, boxes, channels, c_axis, bins, moments, hist, subs)
+    finally:
+        stack.close()
+    result: dict[str, Any] = {"moments": moments, "nbytes": nbytes}
+    if hist is not None and bins is not None:
+        result["hist"] = hist
+        result["offset"] = bins[0]
+    else:
+        result["sub"] = [np.concatenate(s) if s else np.zeros(0) for s in subs]
+    return result
+
+
+def _boxes_stats(
+    stack: FileImageStack,
+    plan: ImagePlan,
+    boxes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+    channels: Sequence[int],
+    c_axis: int | None,
+    bins: tuple[int, int] | None,
+    moments: NDArray[Any],
+    hist: NDArray[np.int64] | None,
+    subs: list[list[NDArray[Any]]],
+) -> int:
+    """Fill ``moments`` and ``hist`` or ``subs`` from each box; returns the bytes read."""
     nbytes = 0
     for b, (starts, stops) in enumerate(boxes):
-        data = read_region(stack, stamp, plan, starts, stops)
+        data = read_loaded(stack, plan, starts, stops)
         nbytes += int(data.nbytes)
         for j, c in enumerate(channels):
             values = data if c_axis is None else np.take(data, c, axis=c_axis)
@@ -237,14 +265,8 @@ def box_stats(
                 moments[b, j] = _moments(values)
                 flat = values.reshape(-1)
                 step = max(1, flat.size // _SUBSAMPLE)
-                subs[j].append(np.asarray(flat[::step], np.float64))
-    result: dict[str, Any] = {"moments": moments, "nbytes": nbytes}
-    if hist is not None and bins is not None:
-        result["hist"] = hist
-        result["offset"] = bins[0]
-    else:
-        result["sub"] = [np.concatenate(s) if s else np.zeros(0) for s in subs]
-    return result
+                subs[j].append(np.array(flat[::step], np.float64))
+    return nbytes
 
 
 def percentiles_from_histogram(
