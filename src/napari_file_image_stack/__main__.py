@@ -290,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv = sub.add_parser(
         "convert", help="convert TIFF files to sharded OME-Zarr 0.5 (one image per file), on dask"
     )
-    conv.add_argument("paths", nargs="+", metavar="SRC... OUT", help="inputs, then the out folder")
+    conv.add_argument(
+        "paths", nargs="+", metavar="PATH", help="TIFF files or folders, then the output folder"
+    )
     conv.add_argument("--axes", type=_axes_arg, help="axes for every file (letters of STCZYX)")
     conv.add_argument(
         "--patch-size", type=_positive_int, nargs="+", metavar="N", help="training patch in (Z)YX"
