@@ -73,3 +73,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 "(apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1) and run again.",
                 returncode=3,
             )
+
+
+@pytest.fixture(scope="session")
+def cluster_address():
+    """A real two-process dask LocalCluster on loopback, standing in for a user's cluster."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address

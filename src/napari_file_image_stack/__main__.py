@@ -1,4 +1,4 @@
-"""Command line: ``napari-file-image-stack demo`` and ``napari-file-image-stack inspect``."""
+"""Command line: ``napari-file-image-stack demo``, ``inspect``, ``convert`` and ``stats``."""
 
 from __future__ import annotations
 
@@ -97,6 +97,105 @@ def run_demo(args: argparse.Namespace) -> int:
     return run_demo_viewer(screenshot)
 
 
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} must be 1 or more")
+    return n
+
+
+def _fraction(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < f <= 1:
+        raise argparse.ArgumentTypeError(f"{f} must be in (0, 1]")
+    return f
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from .image_stack.jobs import convert
+
+    try:
+        summary = convert(
+            args.paths[:-1],
+            args.paths[-1],
+            axes=args.axes,
+            patch_size=args.patch_size,
+            chunks=args.chunks,
+            shards=args.shards,
+            levels=args.levels,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            progress=sys.stderr,
+        )
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(summary.text())
+    return EXIT_OK if summary.ok else EXIT_PROBLEMS
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from .image_stack.jobs import compute_stats
+
+    target: Path | None = args.export_config
+    report = None
+    if target is not None:
+        if target.exists() and not args.force:
+            print(f"error: {target} exists; add --force to overwrite it.", file=sys.stderr)
+            return EXIT_USAGE
+        if args.patch_size is None:
+            print("error: --export-config needs --patch-size.", file=sys.stderr)
+            return EXIT_USAGE
+        report = inspect_dataset(args.paths, args.axes, args.patch_size, args.depth, args.channels)
+        if not report.ok:
+            print(format_report(report))
+            return EXIT_PROBLEMS
+    try:
+        result = compute_stats(
+            args.paths,
+            axes=args.axes,
+            channels=args.channels,
+            sample_fraction=args.sample_fraction,
+            percentiles=args.percentiles,
+            patch_size=args.patch_size,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            progress=None if args.json else sys.stderr,
+        )
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if report is not None and target is not None and result.ok:
+        target.write_text(report.config_yaml() + result.careamics_yaml())
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(result.text())
+        if report is not None and result.ok:
+            print(f"wrote {target}")
+    return EXIT_OK if result.ok else EXIT_PROBLEMS
+
+
+def _add_cluster_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running dask scheduler, e.g. tcp://host:8786 (default: a local cluster)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="worker processes of the local cluster (default: CPUs)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-file-image-stack",
@@ -132,6 +231,60 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="let --export-config overwrite an existing file"
     )
     insp.set_defaults(func=run_inspect)
+    conv = sub.add_parser(
+        "convert", help="convert TIFF files to sharded OME-Zarr 0.5 (one image per file), on dask"
+    )
+    conv.add_argument(
+        "paths", nargs="+", metavar="PATH", help="TIFF files or folders, then the output folder"
+    )
+    conv.add_argument("--axes", type=_axes_arg, help="axes for every file (letters of STCZYX)")
+    conv.add_argument(
+        "--patch-size", type=_positive_int, nargs="+", metavar="N", help="training patch in (Z)YX"
+    )
+    conv.add_argument(
+        "--chunks", type=_positive_int, nargs="+", metavar="N", help="inner chunk in (Z)YX"
+    )
+    conv.add_argument("--shards", type=_positive_int, nargs="+", metavar="N", help="shard in (Z)YX")
+    conv.add_argument(
+        "--levels", type=_positive_int, default=1, help="resolution levels (default 1)"
+    )
+    _add_cluster_args(conv)
+    conv.add_argument(
+        "--overwrite", action="store_true", help="replace existing images that are another job"
+    )
+    conv.set_defaults(func=run_convert)
+    st = sub.add_parser("stats", help="per-channel mean/std/percentiles for training, on dask")
+    st.add_argument("paths", nargs="+", help="TIFF files or folders of them")
+    st.add_argument("--axes", type=_axes_arg, help="axes for every file (letters of STCZYX)")
+    st.add_argument("--channels", type=int, nargs="+", metavar="I", help="channels to describe")
+    st.add_argument(
+        "--sample-fraction",
+        type=_fraction,
+        metavar="F",
+        help="estimate from this fraction of patch-sized blocks, with error bounds",
+    )
+    st.add_argument(
+        "--percentiles",
+        type=float,
+        nargs="+",
+        default=[0.1, 1.0, 50.0, 99.0, 99.9],
+        metavar="P",
+        help="percentiles to report",
+    )
+    st.add_argument(
+        "--patch-size", type=_positive_int, nargs="+", metavar="N", help="patch size in (Z)YX"
+    )
+    st.add_argument("--depth", type=int, default=2, help="UNet depth, for --export-config")
+    _add_cluster_args(st)
+    st.add_argument("--json", action="store_true", help="print one JSON document")
+    st.add_argument(
+        "--export-config",
+        type=Path,
+        metavar="FILE",
+        help="write the checked settings and the means/stds as a CAREamics YAML fragment",
+    )
+    st.add_argument("--force", action="store_true", help="let --export-config overwrite a file")
+    st.set_defaults(func=run_stats)
     return parser
 
 
@@ -140,6 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "depth", 0) < 0:
         build_parser().error("--depth must be 0 or more")
+    if args.command == "convert" and len(args.paths) < 2:
+        build_parser().error("convert needs at least one input and the output folder")
+    if any(not 0 <= p <= 100 for p in getattr(args, "percentiles", [])):
+        build_parser().error("--percentiles must be within [0, 100]")
     return int(args.func(args))
 
 

@@ -1,0 +1,133 @@
+"""Where a job's tasks run: a dask.distributed client, and a progress line while they do."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A client of an existing cluster (``scheduler``) or of a local one sized to the machine.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler, e.g. ``tcp://10.0.0.5:8786``. The
+        workers there must have this package installed and see the input files.
+    workers : int, optional
+        Worker processes of the local cluster (default: one per CPU core, one
+        thread each: decoding and encoding hold the GIL part of the time).
+
+    Raises
+    ------
+    OSError
+        If the scheduler cannot be reached.
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="15s")
+        except (OSError, TimeoutError) as exc:
+            raise OSError(f"{scheduler}: cannot reach the dask scheduler ({exc}).") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+class Progress:
+    """A one-line progress bar on a stream (redrawn in place on a terminal)."""
+
+    def __init__(self, total: int, label: str, stream: TextIO | None = None) -> None:
+        self.total, self.label, self.done, self.nbytes = total, label, 0, 0
+        self.stream = stream
+        self.start = time.perf_counter()
+        self._last = 0.0
+        self._tty = bool(stream is not None and stream.isatty())
+
+    def update(self, n: int = 1, nbytes: int = 0) -> None:
+        self.done += n
+        self.nbytes += nbytes
+        now = time.perf_counter()
+        if self.stream is None:
+            return
+        if self.done >= self.total or now - self._last > (0.2 if self._tty else 5.0):
+            self._last = now
+            width = 30
+            filled = width * self.done // max(self.total, 1)
+            rate = self.nbytes / max(now - self.start, 1e-9) / 1e6
+            line = (
+                f"{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                f"{self.done}/{self.total} {rate:.1f} MB/s"
+            )
+            self.stream.write(("\r" + line) if self._tty else line + "\n")
+            if self._tty and self.done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_tasks(
+    client: Any,
+    func: Callable[..., Any],
+    tasks: Iterable[tuple[Any, tuple[Any, ...]]],
+    progress: Progress,
+    on_result: Callable[[Any, Any], None],
+    on_error: Callable[[Any, BaseException], None],
+) -> None:
+    """Run ``func(*args)`` for each ``(key, args)`` on the cluster; report each as it ends.
+
+    A failed task goes to ``on_error`` and the others go on. ``on_result``
+    receives the key and the result; a result that is a dict with ``"nbytes"``
+    also feeds the progress rate.
+    """
+    from dask.distributed import as_completed
+
+    keys: dict[Any, Any] = {}
+    futures = []
+    for key, args in tasks:
+        future = client.submit(func, *args, pure=False)
+        keys[future.key] = key
+        futures.append(future)
+    for future in as_completed(futures):
+        key = keys[future.key]
+        try:
+            result = future.result()
+        except Exception as exc:
+            on_error(key, exc)
+            progress.update(1)
+        else:
+            on_result(key, result)
+            nbytes = result.get("nbytes", 0) if isinstance(result, dict) else 0
+            progress.update(1, nbytes)
+        future.release()
+
+
+def _import_worker_modules() -> None:
+    import numcodecs  # noqa: F401
+    import tifffile  # noqa: F401
+    import zarr  # noqa: F401
+
+    from .. import file_image_stack  # noqa: F401
+
+
+def warm_up(client: Any) -> None:
+    """Import the task modules on every worker (start-up, kept out of the task timing)."""
+    client.run(_import_worker_modules)

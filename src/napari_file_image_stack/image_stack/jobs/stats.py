@@ -1,0 +1,545 @@
+"""``stats``: per-channel mean, std and percentiles of a dataset, exact or from a sample.
+
+Exact mode: one task per region (a shard-sized box of one sample); each returns
+the region's count, mean and sum of squared deviations per channel, computed
+in float64 slab by slab, and the client merges them with the pairwise update
+of Chan, Golub & LeVeque (1979), which stays accurate where the textbook
+``E[x^2] - E[x]^2`` loses every digit. Percentiles are exact for 8- and 16-bit
+integer data (merged histograms, numpy's linear interpolation) and estimated
+from an even subsample of every region otherwise.
+
+Sampled mode: stratified cluster sampling. Each stratum is one sample of one
+input (an (s, t) image); its blocks are the patch-sized chunk grid. A fraction
+``F`` of each stratum's blocks (at least two) is drawn without replacement.
+The mean and variance are ratio estimates weighted by stratum size; the stated
+bound is three standard errors of the estimator (finite-population
+corrected), so the exact value lies within it with ~99.7 % confidence when
+the estimator is near-normal (many blocks per stratum).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..file_image_stack import FileImageStack
+from .cluster import Progress, dask_client, run_tasks, warm_up
+from .convert import read_loaded
+from .inputs import JobInput, open_inputs
+from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
+
+DEFAULT_PERCENTILES = (0.1, 1.0, 50.0, 99.0, 99.9)
+BOUND_SIGMAS = 3.0
+
+# Pixels per slab when computing moments: bounds a task's float64 scratch memory.
+_SLAB = 1 << 22
+# Values per channel kept from each region for estimated percentiles (non-16-bit data).
+_SUBSAMPLE = 1 << 14
+
+
+@dataclass
+class ChannelStats:
+    """Statistics of one channel.
+
+    Attributes
+    ----------
+    channel : int
+        Channel index in the inputs.
+    count : int
+        Pixels the values describe (all of them in exact mode).
+    mean, std : float
+        Mean and (population) standard deviation.
+    minimum, maximum : float
+        Extremes over the pixels read.
+    percentiles : dict
+        Percentile (as a string, e.g. ``"99.9"``) -> value.
+    mean_bound, std_bound : float or None
+        Sampled mode: half-width of the stated error bound; None when exact.
+    """
+
+    channel: int
+    count: int
+    mean: float
+    std: float
+    minimum: float
+    maximum: float
+    percentiles: dict[str, float] = field(default_factory=dict)
+    mean_bound: float | None = None
+    std_bound: float | None = None
+
+
+@dataclass
+class StatsResult:
+    """Dataset statistics and what computing them cost."""
+
+    channels: list[ChannelStats]
+    exact: bool
+    percentiles_exact: bool
+    sample_fraction: float | None
+    files: list[str]
+    failed: dict[str, str]
+    seconds: float
+    bytes_read: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and bool(self.channels)
+
+    @property
+    def means(self) -> list[float]:
+        return [c.mean for c in self.channels]
+
+    @property
+    def stds(self) -> list[float]:
+        return [c.std for c in self.channels]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": "exact" if self.exact else "sampled",
+            "sample_fraction": self.sample_fraction,
+            "percentiles_exact": self.percentiles_exact,
+            "bound": None if self.exact else f"{BOUND_SIGMAS:g} standard errors",
+            "channels": [vars(c) for c in self.channels],
+            "files": self.files,
+            "failed": self.failed,
+            "compute_seconds": self.seconds,
+            "bytes_read": self.bytes_read,
+        }
+
+    def text(self) -> str:
+        lines = []
+        for c in self.channels:
+            line = f"channel {c.channel}: mean {c.mean:.6g}"
+            line += f" (+/- {c.mean_bound:.3g})" if c.mean_bound is not None else ""
+            line += f", std {c.std:.6g}"
+            line += f" (+/- {c.std_bound:.3g})" if c.std_bound is not None else ""
+            line += f", min {c.minimum:g}, max {c.maximum:g}"
+            if c.percentiles:
+                line += ", " + ", ".join(f"p{k} {v:.6g}" for k, v in c.percentiles.items())
+            lines.append(line)
+        mode = (
+            "exact"
+            if self.exact
+            else f"sampled ({self.sample_fraction:g} of blocks; bounds are "
+            f"{BOUND_SIGMAS:g} standard errors)"
+        )
+        lines.append(
+            f"{len(self.files)} file(s), {mode}; {self.bytes_read / 1e6:.1f} MB read in "
+            f"{self.seconds:.2f} s; percentiles "
+            f"{'exact' if self.percentiles_exact else 'estimated'}"
+        )
+        lines += [f"FAILED: {m}" for m in self.failed.values()]
+        return "\n".join(lines)
+
+    def careamics_yaml(self) -> str:
+        """The ``normalization`` section of a CAREamics 0.3.5 ``DataConfig`` (``MeanStdConfig``)."""
+        means = ", ".join(repr(float(m)) for m in self.means)
+        stds = ", ".join(repr(float(s)) for s in self.stds)
+        return (
+            "normalization:\n"
+            "  name: mean_std\n"
+            "  per_channel: true\n"
+            f"  input_means: [{means}]\n"
+            f"  input_stds: [{stds}]\n"
+        )
+
+
+def _histogram_bins(dtype: np.dtype[Any]) -> tuple[int, int] | None:
+    """(offset, bins) for exact histograms of 8/16-bit integers, else None."""
+    if np.issubdtype(dtype, np.integer) and dtype.itemsize <= 2:
+        info = np.iinfo(dtype)
+        return int(info.min), int(info.max) - int(info.min) + 1
+    return None
+
+
+def _moments(values: NDArray[Any]) -> tuple[int, float, float, float, float]:
+    """Count, mean, sum of squared deviations, min, max of ``values``, slab by slab."""
+    flat = values.reshape(-1)
+    n_all, mean_all, m2_all = 0, 0.0, 0.0
+    for i in range(0, flat.size, _SLAB):
+        x = flat[i : i + _SLAB].astype(np.float64)
+        n = x.size
+        mean = float(x.mean())
+        x -= mean
+        m2 = float(np.dot(x, x))
+        n_all, mean_all, m2_all = merge_moments((n_all, mean_all, m2_all), (n, mean, m2))
+    return n_all, mean_all, m2_all, float(flat.min()), float(flat.max())
+
+
+def _histogram_moments(
+    counts: NDArray[np.int64], offset: int
+) -> tuple[int, float, float, float, float]:
+    """Count, mean, M2, min, max of the integers a histogram counts (float64, exact sums)."""
+    n = int(counts.sum())
+    nonzero = np.flatnonzero(counts)
+    values = np.arange(counts.size, dtype=np.float64) + offset
+    mean = float(np.dot(counts, values)) / n
+    dev = values[nonzero] - mean
+    m2 = float(np.dot(counts[nonzero], dev * dev))
+    return n, mean, m2, float(nonzero[0] + offset), float(nonzero[-1] + offset)
+
+
+def merge_moments(
+    a: tuple[int, float, float], b: tuple[int, float, float]
+) -> tuple[int, float, float]:
+    """Merge (count, mean, M2) of two parts (Chan, Golub & LeVeque's pairwise update)."""
+    na, ma, m2a = a
+    nb, mb, m2b = b
+    if na == 0:
+        return b
+    if nb == 0:
+        return a
+    n = na + nb
+    delta = mb - ma
+    return n, ma + delta * nb / n, m2a + m2b + delta * delta * na * nb / n
+
+
+def box_stats(
+    stack: FileImageStack,
+    stamp: tuple[int, int],
+    plan: ImagePlan,
+    boxes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+    channels: Sequence[int],
+) -> dict[str, Any]:
+    """Task: per-box, per-channel moments of ``boxes`` (output coordinates, level 0).
+
+    Returns a dict with ``moments`` (boxes x channels x [n, mean, M2, min, max]),
+    ``hist`` (channels x bins, 8/16-bit integers) or ``sub`` (a subsample per
+    channel), and ``nbytes`` read.
+    """
+    c_axis = plan.axes.index("c") if "c" in plan.axes else None
+    bins = _histogram_bins(np.dtype(stack.data_dtype))
+    moments = np.zeros((len(boxes), len(channels), 5))
+    hist = np.zeros((len(channels), bins[1]), np.int64) if bins else None
+    subs: list[list[NDArray[Any]]] = [[] for _ in channels]
+    stack.load()  # once per task: a sampled task reads many small blocks
+    try:
+        if stack.header is not None:
+            stack.header.check_unchanged()
+        nbytes = _boxes_stats(stack, plan, boxes, channels, c_axis, bins, moments, hist, subs)
+    finally:
+        stack.close()
+    result: dict[str, Any] = {"moments": moments, "nbytes": nbytes}
+    if hist is not None and bins is not None:
+        result["hist"] = hist
+        result["offset"] = bins[0]
+    else:
+        result["sub"] = [np.concatenate(s) if s else np.zeros(0) for s in subs]
+    return result
+
+
+def _boxes_stats(
+    stack: FileImageStack,
+    plan: ImagePlan,
+    boxes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+    channels: Sequence[int],
+    c_axis: int | None,
+    bins: tuple[int, int] | None,
+    moments: NDArray[Any],
+    hist: NDArray[np.int64] | None,
+    subs: list[list[NDArray[Any]]],
+) -> int:
+    """Fill ``moments`` and ``hist`` or ``subs`` from each box; returns the bytes read."""
+    nbytes = 0
+    for b, (starts, stops) in enumerate(boxes):
+        data = read_loaded(stack, plan, starts, stops)
+        nbytes += int(data.nbytes)
+        for j, c in enumerate(channels):
+            values = data if c_axis is None else np.take(data, c, axis=c_axis)
+            if hist is not None and bins is not None:
+                # 8/16-bit: one counting pass gives exact moments and percentiles.
+                flat = values.reshape(-1)
+                if bins[0]:
+                    flat = flat.astype(np.int32) - bins[0]
+                counts = np.bincount(flat, minlength=bins[1])
+                hist[j] += counts
+                moments[b, j] = _histogram_moments(counts, bins[0])
+            else:
+                moments[b, j] = _moments(values)
+                flat = values.reshape(-1)
+                step = max(1, flat.size // _SUBSAMPLE)
+                subs[j].append(np.array(flat[::step], np.float64))
+    return nbytes
+
+
+def percentiles_from_histogram(
+    hist: NDArray[np.int64], offset: int, qs: Sequence[float]
+) -> list[float]:
+    """numpy's default (linear) percentiles of the values a histogram of integers counts."""
+    cum = np.cumsum(hist)
+    n = int(cum[-1])
+    out = []
+    for q in qs:
+        h = q / 100.0 * (n - 1)  # numpy's virtual index, in numpy's operation order
+        lo = math.floor(h)
+        k = np.searchsorted(cum, [lo, min(lo + 1, n - 1)], side="right")
+        v0, v1 = float(k[0] + offset), float(k[1] + offset)
+        frac = h - lo  # numpy's lerp: from the nearer end, bit for bit
+        out.append(v0 + frac * (v1 - v0) if frac < 0.5 else v1 - (v1 - v0) * (1 - frac))
+    return out
+
+
+def _stratum_blocks(plan: ImagePlan, t: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The patch-sized blocks (chunk grid, clipped) of output sample ``t``."""
+    grids = []
+    for a, n, c in zip(plan.axes, plan.shape, plan.chunks, strict=True):
+        grids.append(
+            [(t, t + 1)]
+            if a == "t"
+            else [(0, n)]
+            if a == "c"
+            else [(i, min(i + c, n)) for i in range(0, n, c)]
+        )
+    import itertools
+
+    return [
+        (tuple(s for s, _ in combo), tuple(e for _, e in combo))
+        for combo in itertools.product(*grids)
+    ]
+
+
+def compute_stats(
+    sources: Sequence[str | os.PathLike[str]],
+    *,
+    axes: str | None = None,
+    channels: Sequence[int] | None = None,
+    sample_fraction: float | None = None,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    patch_size: Sequence[int] | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    seed: int = 0,
+    region_bytes: int = DEFAULT_SHARD_BYTES,
+    progress: TextIO | None = None,
+    client: Any = None,
+) -> StatsResult:
+    """Per-channel statistics over every input, on dask.
+
+    Parameters
+    ----------
+    sources : sequence of str or Path
+        TIFF files or folders of them.
+    axes : str, optional
+        Axes for every input; by default from each file's metadata.
+    channels : sequence of int, optional
+        Channels to describe (default all).
+    sample_fraction : float, optional
+        In (0, 1]: estimate from this fraction of patch-sized blocks with a
+        stated bound; None (default) for exact statistics over every pixel.
+    percentiles : sequence of float
+        Percentiles to report.
+    patch_size : sequence of int, optional
+        ``(Z)YX`` block size of the sample (default 16 (Z), 64 (Y, X)).
+    scheduler, workers, client
+        Where the tasks run (see :func:`convert`).
+    seed : int
+        Seed of the sample.
+    region_bytes : int
+        Bytes read by one task.
+    progress : text stream, optional
+        Where to draw the progress bar.
+
+    Returns
+    -------
+    StatsResult
+        The statistics; inputs that could not be read are listed in ``failed``.
+    """
+    if sample_fraction is not None and not 0 < sample_fraction <= 1:
+        raise ValueError(f"sample fraction must be in (0, 1], not {sample_fraction}.")
+    inputs, errors = open_inputs(sources, axes)
+    failed = {m.split(": ")[0]: m for m in errors}
+    jobs: list[tuple[JobInput, ImagePlan]] = []
+    n_channels: int | None = None
+    for item in inputs:
+        try:
+            plan = plan_image(
+                item.axes,
+                item.shape,
+                np.dtype(item.dtype).itemsize,
+                patch_size=patch_size,
+                shard_bytes=region_bytes,
+                source=item.source,
+            )
+        except ValueError as exc:
+            failed[item.source] = str(exc)
+            continue
+        c = plan.shape[plan.axes.index("c")] if "c" in plan.axes else 1
+        if channels is not None:
+            bad = [i for i in channels if not 0 <= i < c]
+            if bad:
+                failed[item.source] = (
+                    f"{item.source}: channel {bad[0]} is outside [0, {c}): choose channels "
+                    f"below {c}."
+                )
+                continue
+        elif n_channels is not None and c != n_channels:
+            failed[item.source] = (
+                f"{item.source}: has {c} channels but the first file has {n_channels}; "
+                "give --channels or separate the files."
+            )
+            continue
+        n_channels = n_channels or c
+        jobs.append((item, plan))
+    chosen = list(channels) if channels is not None else list(range(n_channels or 0))
+    result = StatsResult(
+        [],
+        sample_fraction is None,
+        False,
+        sample_fraction,
+        [j[0].source for j in jobs],
+        failed,
+        0.0,
+        0,
+    )
+    if not jobs or not chosen:
+        return result
+    rng = np.random.default_rng(seed)
+    # Each task: (key, args); strata: key -> (pixels of the stratum, blocks in it, blocks drawn).
+    tasks: list[tuple[Any, tuple[Any, ...]]] = []
+    strata: dict[tuple[str, int], tuple[int, int, int]] = {}
+    for item, plan in jobs:
+        if sample_fraction is None:
+            for starts, stops in plan.regions(0):
+                tasks.append(
+                    ((item.source, 0), (item.stack, item.stamp, plan, [(starts, stops)], chosen))
+                )
+            continue
+        n_t = plan.shape[0] if plan.axes[0] == "t" else 1
+        per_task = max(1, region_bytes // (math.prod(plan.chunks) * plan.itemsize))
+        for t in range(n_t):
+            blocks = _stratum_blocks(plan, t)
+            k = min(len(blocks), max(2, round(sample_fraction * len(blocks))))
+            picked = sorted(rng.choice(len(blocks), size=k, replace=False).tolist())
+            pixels = math.prod(n for a, n in zip(plan.axes, plan.shape, strict=True) if a in "zyx")
+            strata[(item.source, t)] = (pixels, len(blocks), k)
+            for i in range(0, k, per_task):
+                boxes = [blocks[j] for j in picked[i : i + per_task]]
+                tasks.append(((item.source, t), (item.stack, item.stamp, plan, boxes, chosen)))
+    parts: dict[tuple[str, int], list[NDArray[Any]]] = {}
+    hist: NDArray[np.int64] | None = None
+    offset = 0
+    subs: list[list[NDArray[Any]]] = [[] for _ in chosen]
+
+    def done(key: Any, res: dict[str, Any]) -> None:
+        nonlocal hist, offset
+        parts.setdefault(key, []).append(res["moments"])
+        result.bytes_read += res["nbytes"]
+        if "hist" not in res:
+            for j, s in enumerate(res["sub"]):
+                subs[j].append(s)
+        elif hist is None:
+            hist, offset = res["hist"].copy(), res["offset"]
+        elif hist.shape == res["hist"].shape and offset == res["offset"]:
+            hist += res["hist"]
+        else:
+            mixed[0] = True  # 8- and 16-bit files together: no common histogram
+
+    mixed = [False]
+
+    def error(key: Any, exc: BaseException) -> None:
+        source = key[0]
+        failed.setdefault(source, str(exc) if source in str(exc) else f"{source}: {exc}")
+
+    def run(client: Any) -> None:
+        warm_up(client)
+        start = time.perf_counter()
+        run_tasks(client, box_stats, tasks, Progress(len(tasks), "stats", progress), done, error)
+        result.seconds = time.perf_counter() - start
+
+    if client is not None:
+        run(client)
+    else:
+        with dask_client(scheduler, workers) as made:
+            run(made)
+    good = {k: np.concatenate(v) for k, v in parts.items() if k[0] not in failed}
+    result.files = [s for s in result.files if s not in failed]
+    if not good:
+        return result
+    pct_exact = hist is not None and not any(subs) and not mixed[0]
+    result.percentiles_exact = bool(pct_exact and sample_fraction is None)
+    for j, c in enumerate(chosen):
+        all_rows = np.concatenate([m[:, j] for m in good.values()])
+        lo, hi = float(all_rows[:, 3].min()), float(all_rows[:, 4].max())
+        if sample_fraction is None:
+            acc = (0, 0.0, 0.0)
+            for n, mean, m2, _, _ in all_rows:
+                acc = merge_moments(acc, (int(n), float(mean), float(m2)))
+            n_all, mean, m2 = acc
+            std, mean_bound, std_bound = math.sqrt(m2 / n_all), None, None
+        else:
+            n_all, mean, std, mean_bound, std_bound = _stratified(
+                {k: v[:, j] for k, v in good.items()}, strata
+            )
+        if pct_exact and hist is not None:
+            pct = percentiles_from_histogram(hist[j], offset, percentiles)
+        elif subs[j]:
+            pct = [float(v) for v in np.percentile(np.concatenate(subs[j]), percentiles)]
+        else:
+            pct = [math.nan for _ in percentiles]
+        result.channels.append(
+            ChannelStats(
+                c,
+                int(n_all),
+                float(mean),
+                float(std),
+                lo,
+                hi,
+                {f"{q:g}": float(v) for q, v in zip(percentiles, pct, strict=True)},
+                mean_bound,
+                std_bound,
+            )
+        )
+    return result
+
+
+def _ratio(n: NDArray[Any], y: NDArray[Any], total_blocks: int) -> tuple[float, float]:
+    """Ratio estimate of a pixel mean from block means ``y`` of ``n`` pixels; its variance."""
+    k = n.size
+    est = float(np.dot(n, y) / n.sum())
+    if k < 2:
+        return est, 0.0
+    nbar = n.mean()
+    resid = (n / nbar) * (y - est)
+    s2 = float(np.dot(resid, resid) / (k - 1))
+    fpc = 1.0 - k / total_blocks
+    return est, max(fpc, 0.0) * s2 / k
+
+
+def _stratified(
+    rows: dict[tuple[str, int], NDArray[Any]], strata: dict[tuple[str, int], tuple[int, int, int]]
+) -> tuple[int, float, float, float, float]:
+    """Stratified estimate of mean and std with 3-standard-error bounds."""
+    total = sum(strata[k][0] for k in rows)
+    means = {}
+    var_mean = 0.0
+    for key, r in rows.items():
+        pixels, blocks, _ = strata[key]
+        w = pixels / total
+        m, v = _ratio(r[:, 0], r[:, 1], blocks)
+        means[key] = m
+        var_mean += w * w * v
+    mean = sum(strata[k][0] / total * m for k, m in means.items())
+    # Raw second moment about the estimated mean, per block: within-block variance plus offset.
+    q_est, var_q = 0.0, 0.0
+    for key, r in rows.items():
+        pixels, blocks, _ = strata[key]
+        w = pixels / total
+        q_blocks = r[:, 2] / r[:, 0] + (r[:, 1] - mean) ** 2
+        q, v = _ratio(r[:, 0], q_blocks, blocks)
+        q_est += w * q
+        var_q += w * w * v
+    std = math.sqrt(max(q_est, 0.0))
+    mean_bound = BOUND_SIGMAS * math.sqrt(var_mean)
+    var_bound = BOUND_SIGMAS * math.sqrt(var_q) + mean_bound**2
+    # |s - sigma| = |s^2 - sigma^2| / (s + sigma), and sigma >= sqrt(s^2 - var_bound) inside it.
+    lower = math.sqrt(max(q_est - var_bound, 0.0))
+    std_bound = var_bound / (std + lower) if std + lower > 0 else math.sqrt(var_bound)
+    count = int(sum(r[:, 0].sum() for r in rows.values()))
+    return count, mean, std, mean_bound, std_bound
