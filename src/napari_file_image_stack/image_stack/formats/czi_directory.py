@@ -1,0 +1,261 @@
+"""The subblock directory of a CZI file: where every layer-0 tile lies, read from the header.
+
+czifile parses the file header and the directory segment (nothing else is
+read); the entries are kept as a few numpy arrays, so a stack holds a compact,
+picklable index of its file and decodes subblocks only when a box needs them.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ImageFileError
+from ..tiff_file import FileStamp
+from ._common import require_reader, stamp_file
+
+CZI_SUFFIXES = (".czi",)
+
+RGB_PIXEL_TYPES = frozenset({"Bgr24", "Bgr48", "Bgr96Float", "Bgra32", "Bgr192ComplexFloat"})
+
+# Plane dimensions in the order pylibCZIrw's ``total_bounding_box`` lists them, which is
+# the order CAREamics merges into its sample axis (T and Z always, even when absent).
+PLANE_DIM_ORDER = "TZCRIHVB"
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle in the file's pixel coordinates (may start below zero)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass(frozen=True)
+class CziDirectory:
+    """Layer-0 subblocks of a CZI file and what its header says about them.
+
+    Use :meth:`read` to make one. Arrays have one row per layer-0 subblock, in
+    directory order.
+    """
+
+    path: Path
+    stamp: FileStamp
+    dims: str
+    """Plane dimensions present in the directory (of ``TZCRIHVB``), in that order."""
+    dim_start: tuple[int, ...]
+    dim_size: tuple[int, ...]
+    dtype: np.dtype[Any]
+    pixel_types: tuple[str, ...]
+    file_position: NDArray[np.int64] = field(repr=False)
+    rect: NDArray[np.int64] = field(repr=False)
+    """``(n, 4)``: x, y, w, h of each subblock."""
+    plane: NDArray[np.int64] = field(repr=False)
+    """``(n, len(dims))``: each subblock's coordinate along ``dims``."""
+    compression: NDArray[np.int32] = field(repr=False)
+    dtype_code: NDArray[np.int32] = field(repr=False)
+    """Index into :attr:`pixel_types` of each subblock."""
+    n_dims: NDArray[np.int32] = field(repr=False)
+    """Number of dimension entries of each subblock (sets where its data starts)."""
+    mosaic: NDArray[np.int64] = field(repr=False)
+    """M index, -1 where none."""
+    scene: NDArray[np.int64] = field(repr=False)
+    """S index, -1 where none."""
+    channel_names: tuple[str, ...] = ()
+    scale: dict[str, float] = field(default_factory=dict)
+    """Pixel spacing in micrometres for ``X``, ``Y``, ``Z`` where the metadata states it."""
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the index holds."""
+        arrays = (
+            self.file_position,
+            self.rect,
+            self.plane,
+            self.compression,
+            self.dtype_code,
+            self.n_dims,
+            self.mosaic,
+            self.scene,
+        )
+        return sum(a.nbytes for a in arrays)
+
+    @property
+    def is_rgb(self) -> bool:
+        """True if any subblock holds RGB (Bgr) pixels."""
+        return any(p in RGB_PIXEL_TYPES for p in self.pixel_types)
+
+    def size_of(self, dim: str) -> int:
+        """Size of a plane dimension, 1 if absent."""
+        return self.dim_size[self.dims.index(dim)] if dim in self.dims else 1
+
+    def start_of(self, dim: str) -> int:
+        """First index of a plane dimension, 0 if absent."""
+        return self.dim_start[self.dims.index(dim)] if dim in self.dims else 0
+
+    def scenes(self) -> dict[int, Rect]:
+        """Bounding rectangle of each scene's layer-0 subblocks (empty without scenes)."""
+        out: dict[int, Rect] = {}
+        for s in np.unique(self.scene):
+            if s >= 0:
+                out[int(s)] = self._bounds(self.scene == s)
+        return out
+
+    def total_rect(self) -> Rect:
+        """Bounding rectangle of all layer-0 subblocks."""
+        return self._bounds(np.ones(len(self.scene), dtype=bool))
+
+    def _bounds(self, mask: NDArray[np.bool_]) -> Rect:
+        r = self.rect[mask]
+        x0, y0 = int(r[:, 0].min()), int(r[:, 1].min())
+        x1, y1 = int((r[:, 0] + r[:, 2]).max()), int((r[:, 1] + r[:, 3]).max())
+        return Rect(x0, y0, x1 - x0, y1 - y0)
+
+    @classmethod
+    def read(cls, path: str | Path) -> CziDirectory:
+        """Read the header and subblock directory of a CZI file.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no such file.
+        ReaderNotInstalledError
+            If czifile is not installed.
+        ImageFileError
+            If the file is not a readable CZI or has no layer-0 image subblocks.
+        """
+        path = Path(path)
+        stamp = stamp_file(path)
+        czifile = require_reader("czifile", "czi", path)
+        try:
+            with czifile.CziFile(str(path)) as czi:
+                entries = list(czi.subblock_directory)
+                xml = _metadata_xml(czi)
+        except Exception as exc:  # czifile raises many kinds on damaged files
+            raise ImageFileError(
+                f"{path}: not a readable CZI file ({type(exc).__name__}: {exc})."
+            ) from exc
+        return cls._from_entries(path, stamp, entries, xml)
+
+    @classmethod
+    def _from_entries(
+        cls, path: Path, stamp: FileStamp, entries: list[Any], xml: str | None
+    ) -> CziDirectory:
+        rows: list[tuple[int, dict[str, tuple[int, int, int]], int, str]] = []
+        for entry in entries:
+            dims = {d.dimension: (d.start, d.size, d.stored_size) for d in entry.dimension_entries}
+            if "X" not in dims or "Y" not in dims:
+                continue
+            # Layer 0 (full resolution): stored size equals logical size. Pyramid tiles differ.
+            if dims["X"][1] != dims["X"][2] or dims["Y"][1] != dims["Y"][2]:
+                continue
+            rows.append((int(entry.file_position), dims, int(entry.compression), entry.pixel_type))
+        if not rows:
+            raise ImageFileError(f"{path}: the CZI file holds no full-resolution image subblocks.")
+        present = {d for _, dims, _, _ in rows for d in dims}
+        unknown = sorted(present - set(PLANE_DIM_ORDER) - set("XYMS"))
+        if unknown:
+            raise ImageFileError(
+                f"{path}: CZI dimension(s) {''.join(unknown)!r} are not supported."
+            )
+        plane_dims = "".join(d for d in PLANE_DIM_ORDER if d in present)
+        n = len(rows)
+        plane = np.zeros((n, len(plane_dims)), np.int64)
+        for i, (_, dims, _, _) in enumerate(rows):
+            for j, d in enumerate(plane_dims):
+                plane[i, j] = dims[d][0] if d in dims else 0
+        pixel_types = tuple(sorted({p for *_, p in rows}))
+        try:
+            dtypes = [np.dtype(czi_pixel_dtype(p)) for p in pixel_types]
+        except KeyError as exc:
+            raise ImageFileError(f"{path}: CZI pixel type {exc} is not supported.") from None
+        gray = [dt for dt, p in zip(dtypes, pixel_types, strict=True) if p not in RGB_PIXEL_TYPES]
+        dtype = np.result_type(*gray) if gray else dtypes[0].base
+        directory = cls(
+            path=path,
+            stamp=stamp,
+            dims=plane_dims,
+            dim_start=tuple(int(plane[:, j].min()) for j in range(len(plane_dims))),
+            dim_size=tuple(
+                int(plane[:, j].max() - plane[:, j].min()) + 1 for j in range(len(plane_dims))
+            ),
+            dtype=np.dtype(dtype),
+            pixel_types=pixel_types,
+            file_position=np.array([r[0] for r in rows], np.int64),
+            rect=np.array(
+                [(d["X"][0], d["Y"][0], d["X"][1], d["Y"][1]) for _, d, _, _ in rows], np.int64
+            ),
+            plane=plane,
+            compression=np.array([r[2] for r in rows], np.int32),
+            dtype_code=np.array([pixel_types.index(r[3]) for r in rows], np.int32),
+            n_dims=np.array([len(d) for _, d, _, _ in rows], np.int32),
+            mosaic=np.array([d["M"][0] if "M" in d else -1 for _, d, _, _ in rows], np.int64),
+            scene=np.array([d["S"][0] if "S" in d else -1 for _, d, _, _ in rows], np.int64),
+            channel_names=_channel_names(xml),
+            scale=_scale(xml),
+        )
+        if directory.rect[:, 2:].min() <= 0:
+            raise ImageFileError(f"{path}: a CZI subblock has an empty size (damaged header?).")
+        return directory
+
+
+_PIXEL_DTYPES = {
+    "Gray8": "<u1",
+    "Gray16": "<u2",
+    "Gray32Float": "<f4",
+    "Gray32": "<i4",
+    "Gray64": "<i8",
+    "Bgr24": "<3u1",
+    "Bgr48": "<3u2",
+    "Bgr96Float": "<3f4",
+    "Bgra32": "<4u1",
+}
+
+
+def czi_pixel_dtype(pixel_type: str) -> str:
+    """Numpy dtype string of a CZI pixel type name (``KeyError`` if unsupported)."""
+    return _PIXEL_DTYPES[pixel_type]
+
+
+def _metadata_xml(czi: Any) -> str | None:
+    try:
+        xml = czi.metadata()
+    except Exception:  # metadata is optional; pixels do not depend on it
+        return None
+    return xml if isinstance(xml, str) else None
+
+
+def _channel_names(xml: str | None) -> tuple[str, ...]:
+    if not xml:
+        return ()
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return ()
+    channels = root.findall(".//Information/Image/Dimensions/Channels/Channel")
+    return tuple(str(c.get("Name") or c.get("Id") or f"C{i}") for i, c in enumerate(channels))
+
+
+def _scale(xml: str | None) -> dict[str, float]:
+    if not xml:
+        return {}
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return {}
+    scale: dict[str, float] = {}
+    for dist in root.findall(".//Scaling/Items/Distance"):
+        axis, value = dist.get("Id"), dist.findtext("Value")
+        if axis in ("X", "Y", "Z") and value and re.fullmatch(r"[-+0-9.eE]+", value.strip()):
+            metres = float(value)
+            if metres > 0:
+                scale[axis] = metres * 1e6  # stored in metres
+    return scale
