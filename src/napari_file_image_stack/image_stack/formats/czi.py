@@ -120,7 +120,9 @@ class CziImageStack(LazyFormatStack):
         super().__init__(path, layout, directory.stamp, np.float32)
 
     def __repr__(self) -> str:
-        return f"CziImageStack({str(self.source)!r}, axes={self.axes!r}, data_shape={self.data_shape})"
+        return (
+            f"CziImageStack({str(self.source)!r}, axes={self.axes!r}, data_shape={self.data_shape})"
+        )
 
     @property
     def source(self) -> Path:

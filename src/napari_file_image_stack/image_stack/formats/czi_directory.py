@@ -1,13 +1,17 @@
 """The subblock directory of a CZI file: where every layer-0 tile lies, read from the header.
 
-czifile parses the file header and the directory segment (nothing else is
-read); the entries are kept as a few numpy arrays, so a stack holds a compact,
-picklable index of its file and decodes subblocks only when a box needs them.
+Only the file header, the directory segment and the metadata XML are read, by
+this module itself from the ZISRAW segment layout (czifile would do the same,
+but its import pulls in scipy, seconds per worker process). The entries are kept
+as a few numpy arrays, so a stack holds a compact, picklable index of its file
+and decodes subblocks only when a box needs them.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import struct
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +22,7 @@ from numpy.typing import NDArray
 
 from ..errors import ImageFileError
 from ..tiff_file import FileStamp
-from ._common import require_reader, stamp_file
+from ._common import pread_exact, stamp_file
 
 CZI_SUFFIXES = (".czi",)
 
@@ -104,7 +108,7 @@ class CziDirectory:
     def scenes(self) -> dict[int, Rect]:
         """Bounding rectangle of each scene's layer-0 subblocks (empty without scenes)."""
         out: dict[int, Rect] = {}
-        for s in np.unique(self.scene):
+        for s in sorted(set(self.scene.tolist())):
             if s >= 0:
                 out[int(s)] = self._bounds(self.scene == s)
         return out
@@ -120,44 +124,35 @@ class CziDirectory:
         return Rect(x0, y0, x1 - x0, y1 - y0)
 
     @classmethod
-    def read(cls, path: str | Path) -> CziDirectory:
-        """Read the header and subblock directory of a CZI file.
+    def read(cls, path: str | os.PathLike[str]) -> CziDirectory:
+        """Read the file header, the subblock directory and the metadata XML of a CZI file.
 
         Raises
         ------
         FileNotFoundError
             If there is no such file.
-        ReaderNotInstalledError
-            If czifile is not installed.
         ImageFileError
             If the file is not a readable CZI or has no layer-0 image subblocks.
         """
         path = Path(path)
         stamp = stamp_file(path)
-        czifile = require_reader("czifile", "czi", path)
-        try:
-            with czifile.CziFile(str(path)) as czi:
-                entries = list(czi.subblock_directory)
-                xml = _metadata_xml(czi)
-        except Exception as exc:  # czifile raises many kinds on damaged files
-            raise ImageFileError(
-                f"{path}: not a readable CZI file ({type(exc).__name__}: {exc})."
-            ) from exc
+        with open(path, "rb") as f:
+            entries, xml = _read_segments(f, path, stamp.size)
         return cls._from_entries(path, stamp, entries, xml)
 
     @classmethod
     def _from_entries(
-        cls, path: Path, stamp: FileStamp, entries: list[Any], xml: str | None
+        cls, path: Path, stamp: FileStamp, entries: list[_Entry], xml: str | None
     ) -> CziDirectory:
         rows: list[tuple[int, dict[str, tuple[int, int, int]], int, str]] = []
-        for entry in entries:
-            dims = {d.dimension: (d.start, d.size, d.stored_size) for d in entry.dimension_entries}
+        for position, pixel_code, compression, dims in entries:
             if "X" not in dims or "Y" not in dims:
                 continue
             # Layer 0 (full resolution): stored size equals logical size. Pyramid tiles differ.
             if dims["X"][1] != dims["X"][2] or dims["Y"][1] != dims["Y"][2]:
                 continue
-            rows.append((int(entry.file_position), dims, int(entry.compression), entry.pixel_type))
+            pixel_type = _PIXEL_TYPE_NAMES.get(pixel_code, f"pixel type {pixel_code}")
+            rows.append((position, dims, compression, pixel_type))
         if not rows:
             raise ImageFileError(f"{path}: the CZI file holds no full-resolution image subblocks.")
         present = {d for _, dims, _, _ in rows for d in dims}
@@ -225,12 +220,101 @@ def czi_pixel_dtype(pixel_type: str) -> str:
     return _PIXEL_DTYPES[pixel_type]
 
 
-def _metadata_xml(czi: Any) -> str | None:
+_PIXEL_TYPE_NAMES = {
+    0: "Gray8",
+    1: "Gray16",
+    2: "Gray32Float",
+    3: "Bgr24",
+    4: "Bgr48",
+    8: "Bgr96Float",
+    9: "Bgra32",
+    10: "Gray64ComplexFloat",
+    11: "Bgr192ComplexFloat",
+    12: "Gray32",
+    13: "Gray64",
+}
+
+# A directory entry: file position, pixel type code, compression, {dim: (start, size, stored)}.
+_Entry = tuple[int, int, int, dict[str, tuple[int, int, int]]]
+
+_SEGMENT = struct.Struct("<16sqq")  # id, allocated size, used size
+_DV_HEAD = struct.Struct("<2siqiiB5xi")  # schema, pixel type, position, part, compression,
+# pyramid type, spare, dimension count
+_DIM = struct.Struct("<4siifi")  # dimension, start, size, start coordinate, stored size
+
+# More directory entries than this is taken as a damaged header, not allocated.
+_MAX_ENTRIES = 50_000_000
+
+
+def _segment(f: Any, path: Path, position: int, expected: bytes, file_size: int) -> int:
+    """Check the segment header at ``position``; return the size of its data part."""
+    head = _read_at(f, path, position, _SEGMENT.size)
+    sid, allocated, used = _SEGMENT.unpack(head)
+    if sid.rstrip(b"\0") != expected:
+        raise ImageFileError(
+            f"{path}: not a readable CZI file (no {expected.decode()} segment at byte "
+            f"{position}; damaged or not CZI)."
+        )
+    size = used or allocated
+    if size < 0 or position + _SEGMENT.size + size > file_size:
+        raise ImageFileError(
+            f"{path}: the CZI {expected.decode()} segment runs past the end of the file "
+            "(truncated?)."
+        )
+    return size
+
+
+def _read_at(f: Any, path: Path, position: int, size: int) -> bytes:
+    if position < 0:
+        raise ImageFileError(f"{path}: a CZI header points before the start of the file.")
+    return pread_exact(f.fileno(), size, position, path)
+
+
+def _read_segments(f: Any, path: Path, file_size: int) -> tuple[list[_Entry], str | None]:
+    """The subblock directory entries and the metadata XML (None if absent or unreadable)."""
+    if file_size < 32 + 80:
+        raise ImageFileError(f"{path}: not a readable CZI file (too short for its header).")
+    _segment(f, path, 0, b"ZISRAWFILE", file_size)
+    header = _read_at(f, path, 32, 80)
+    directory_at, metadata_at = struct.unpack_from("<qq", header, 52)
+    size = _segment(f, path, directory_at, b"ZISRAWDIRECTORY", file_size)
+    data = _read_at(f, path, directory_at + 32, size)
+    (count,) = struct.unpack_from("<i", data, 0)
+    if not 0 <= count <= min(_MAX_ENTRIES, size // 32):
+        raise ImageFileError(f"{path}: the CZI directory claims {count} entries (damaged?).")
+    entries: list[_Entry] = []
+    at = 128
     try:
-        xml = czi.metadata()
-    except Exception:  # metadata is optional; pixels do not depend on it
+        for _ in range(count):
+            schema, pixel, position, _part, compression, _pyr, n_dims = _DV_HEAD.unpack_from(
+                data, at
+            )
+            if schema != b"DV" or not 0 < n_dims <= 32:
+                raise ImageFileError(f"{path}: a CZI directory entry is damaged.")
+            at += _DV_HEAD.size
+            dims: dict[str, tuple[int, int, int]] = {}
+            for _ in range(n_dims):
+                name, start, length, _coord, stored = _DIM.unpack_from(data, at)
+                dims[name.rstrip(b"\0").decode("ascii", "replace")] = (start, length, stored)
+                at += _DIM.size
+            entries.append((position, pixel, compression, dims))
+    except struct.error as exc:
+        raise ImageFileError(f"{path}: the CZI directory ends early (damaged?).") from exc
+    return entries, _metadata_xml(f, path, metadata_at, file_size)
+
+
+def _metadata_xml(f: Any, path: Path, position: int, file_size: int) -> str | None:
+    """The metadata XML; metadata is optional for pixels, so problems give None."""
+    if position <= 0:
         return None
-    return xml if isinstance(xml, str) else None
+    try:
+        _segment(f, path, position, b"ZISRAWMETADATA", file_size)
+        (xml_size,) = struct.unpack("<i", _read_at(f, path, position + 32, 4))
+        if not 0 < xml_size <= file_size:
+            return None
+        return _read_at(f, path, position + 32 + 256, xml_size).decode("utf-8", "replace")
+    except ImageFileError:
+        return None
 
 
 def _channel_names(xml: str | None) -> tuple[str, ...]:

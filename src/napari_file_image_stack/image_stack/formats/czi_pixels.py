@@ -1,4 +1,4 @@
-"""CZI pixels of one scene as an ``SC(Z)YX`` pixel source that decodes only the subblocks a box touches.
+"""CZI pixels of one scene as an ``SC(Z)YX`` source that decodes only the subblocks a box touches.
 
 A box is composed plane by plane the way libCZI composes a region: the
 layer-0 subblocks of that plane (and scene) that intersect the box are drawn
@@ -30,8 +30,10 @@ _SUBBLOCK_ID = b"ZISRAWSUBBLOCK\x00\x00"
 _SEGMENT_HEADER = 32  # id (16), allocated size (8), used size (8)
 _SUBBLOCK_FIXED = 16  # metadata size (4), attachment size (4), data size (8)
 
-# Below this many subblocks in one box a thread pool costs more than it saves.
+# Below this many subblocks in one box a thread pool costs more than it saves: few for
+# compressed subblocks (decoding dominates), more for uncompressed row reads.
 _PARALLEL_MIN_SUBBLOCKS = 4
+_PARALLEL_MIN_READS = 32
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,8 @@ class CziPixels:
             # Drawing order: mosaic index, then directory order (a stable sort).
             chosen = chosen[np.argsort(d.mosaic[chosen], kind="stable")]
             groups: dict[tuple[int, ...], list[int]] = {}
-            for i in chosen:
-                groups.setdefault(tuple(int(v) for v in d.plane[i]), []).append(int(i))
+            for i, key in zip(chosen.tolist(), d.plane[chosen].tolist(), strict=True):
+                groups.setdefault(tuple(key), []).append(i)
             self._by_plane = {k: np.array(v, np.intp) for k, v in groups.items()}
         return self._by_plane
 
@@ -150,6 +152,7 @@ class CziPixels:
         planes = self._planes()
         r = self._dir.rect
         jobs: list[tuple[tuple[int, ...], int]] = []
+        compressed = False
         for s in range(lo[0], hi[0]):
             for c in range(lo[1], hi[1]):
                 for z in depth_range:
@@ -163,16 +166,21 @@ class CziPixels:
                         & (gr[:, 1] < by1)
                         & (gr[:, 1] + gr[:, 3] > by0)
                     )
-                    target = (s - lo[0], c - lo[1], *((z - lo[2],) if has_depth else ()))
-                    jobs.extend((target, int(i)) for i in group[hit])
+                    target: tuple[int, ...] = (s - lo[0], c - lo[1])
+                    if has_depth:
+                        target += (z - lo[2],)
+                    hits = group[hit]
+                    compressed = compressed or bool(self._dir.compression[hits].any())
+                    jobs.extend((target, int(i)) for i in hits)
         box = (bx0, by0, bx1, by1)
-        if len(jobs) >= _PARALLEL_MIN_SUBBLOCKS:
+        if len(jobs) >= (_PARALLEL_MIN_SUBBLOCKS if compressed else _PARALLEL_MIN_READS):
             pieces = list(_decode_pool().map(lambda job: self._piece(job[1], box), jobs))
         else:
             pieces = [self._piece(i, box) for _, i in jobs]
         # Placed in drawing order: where subblocks overlap, the later one wins.
-        for (target, _), (piece, (y0, y1, x0, x1)) in zip(jobs, pieces, strict=True):
-            out[(*target, slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0))] = piece
+        for (where, _), (piece, (y0, y1, x0, x1)) in zip(jobs, pieces, strict=True):
+            index: tuple[Any, ...] = (*where, slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0))
+            out[index] = piece
         return out
 
     def _piece(
@@ -251,9 +259,7 @@ class CziPixels:
         return decoded.reshape(height, width)[row0:row1]
 
 
-def _decompress(
-    compression: int, raw: bytes, dtype: np.dtype[Any], n_pixels: int
-) -> NDArray[Any]:
+def _decompress(compression: int, raw: bytes, dtype: np.dtype[Any], n_pixels: int) -> NDArray[Any]:
     """Decode one subblock's data with imagecodecs (a dependency of this package)."""
     import imagecodecs
 
