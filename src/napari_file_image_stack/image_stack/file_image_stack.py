@@ -208,7 +208,12 @@ class FileImageStack:
 
     @classmethod
     def from_tiff(
-        cls, path: str | os.PathLike[str], axes: str, *, strategy: Strategy | None = None
+        cls,
+        path: str | os.PathLike[str],
+        axes: str,
+        *,
+        strategy: Strategy | None = None,
+        series: int = 0,
     ) -> Self:
         """Construct the ImageStack from a TIFF file, reading its header only.
 
@@ -220,6 +225,9 @@ class FileImageStack:
             The original axes of the data, must be a subset of ``STCZYX``.
         strategy : {"mapped", "chunked", "zarr", "whole"}, optional
             Force how pixels are reached (tests, benchmarks).
+        series : int
+            Which image series of the file; the first by default, as in
+            CAREamics (a multi-file series is read from all its files).
 
         Returns
         -------
@@ -233,7 +241,7 @@ class FileImageStack:
         ValueError
             If it is not a readable TIFF or the axes do not fit its shape.
         """
-        header = TiffHeader.read(path, strategy=strategy, with_scale=False)
+        header = TiffHeader.read(path, strategy=strategy, with_scale=False, series=series)
         return cls.from_header(header, axes)
 
     @classmethod

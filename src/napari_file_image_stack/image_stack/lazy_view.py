@@ -29,6 +29,8 @@ class SharedPixels:
         self.header = header
         self._pixels: PixelSource | None = None
         self._lock = threading.Lock()
+        self.companions: list[SharedPixels] = []
+        """Pixels closed together with these (a pyramid's other levels)."""
 
     @property
     def is_open(self) -> bool:
@@ -48,6 +50,8 @@ class SharedPixels:
             pixels, self._pixels = self._pixels, None
         if pixels is not None:
             pixels.close()
+        for companion in self.companions:
+            companion.close()
 
 
 class LazyTiffArray:

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ImageFileError
+from .file_stamp import FileStamp
 
 
 @runtime_checkable
@@ -123,6 +124,7 @@ class MappedPixels:
         self._shape = tuple(shape)
         self._file_dtype = file_dtype
         self._dtype = file_dtype.newbyteorder("=")
+        self._native = file_dtype == self._dtype
         self._offset = int(offset)
         self._rows = ReadPixels(path, offset, shape, file_dtype)
         self._mmap: mmap.mmap | None = None
@@ -168,7 +170,9 @@ class MappedPixels:
                 return self._rows.read_box(starts, stops)
         array = self._mapped()
         self._prefetch(array, starts, stops)
-        return array[_box_slices(starts, stops)]
+        box = array[_box_slices(starts, stops)]
+        # Same dtype whichever path served the box: big-endian files come back native.
+        return box if self._native else box.astype(self._dtype)
 
     def _prefetch(self, array: NDArray[Any], starts: Sequence[int], stops: Sequence[int]) -> None:
         """Ask the kernel for the box's byte spans at once, one span per plane.
@@ -333,7 +337,7 @@ class ReadPixels:
 DecodeFunc = Callable[..., tuple[Any, tuple[int, ...], tuple[int, ...]]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ChunkGrid:
     """Where the compressed/tiled segments of every page of a TIFF series lie.
 
@@ -352,6 +356,19 @@ class ChunkGrid:
         ``(n_pages, n_segments)`` byte offsets and sizes of the segments.
     decode : callable
         tifffile's segment decoder of the series' key page.
+    files : tuple of Path
+        The files holding the pages (one for most series; several for a
+        multi-file OME-TIFF, Micro-Manager or Prairie View series).
+    page_files : numpy.ndarray
+        ``(n_pages,)`` index into ``files`` of each page's file; -1 for a page
+        whose file is missing (read as zeros, as tifffile does).
+    stamps : tuple of FileStamp
+        Size, mtime and inode of each of ``files`` when the header was read.
+    decode_kwargs : tuple of dict
+        Per distinct JPEG table set, the keyword arguments tifffile passes to
+        the decoder (``jpegtables``, ``jpegheader``); empty for other codecs.
+    page_decode : numpy.ndarray
+        ``(n_pages,)`` index into ``decode_kwargs`` of each page.
     """
 
     lead_shape: tuple[int, ...]
@@ -362,6 +379,15 @@ class ChunkGrid:
     offsets: NDArray[np.int64]
     bytecounts: NDArray[np.int64]
     decode: DecodeFunc
+    files: tuple[Path, ...]
+    page_files: NDArray[np.int32]
+    stamps: tuple[FileStamp, ...]
+    decode_kwargs: tuple[dict[str, Any], ...] = ({},)
+    page_decode: NDArray[np.int32] | None = None
+
+    @property
+    def is_multifile(self) -> bool:
+        return len(self.files) > 1
 
     @property
     def height(self) -> int:
@@ -398,13 +424,22 @@ def _decode_pool() -> ThreadPoolExecutor:
 _PARALLEL_MIN_SEGMENTS = 4
 
 
+# Open descriptors one ChunkedPixels keeps at most (multi-file series); least recently used go.
+_MAX_OPEN_FILES = 16
+
+
 class ChunkedPixels:
     """Tiled or compressed pixels: reads and decodes only the segments a box touches.
+
+    Each page is read from the file it lives in (a multi-file series spans
+    several). Files are opened on first need, at most ``_MAX_OPEN_FILES`` at
+    once, and each is checked against its stamp when opened and, for a
+    multi-file series, before each box reads it.
 
     Parameters
     ----------
     path : Path
-        The file.
+        The file the series was opened from (for messages).
     grid : ChunkGrid
         Segment layout learned from the header.
     dtype : numpy.dtype
@@ -415,7 +450,9 @@ class ChunkedPixels:
         self._path = Path(path)
         self._grid = grid
         self._dtype = np.dtype(dtype)
-        self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._fds: dict[int, int] = {}  # file index -> descriptor, in least-recent-use order
+        self._lock = threading.RLock()
+        self._closed = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -429,22 +466,69 @@ class ChunkedPixels:
     def owned_nbytes(self) -> int:
         return 0
 
-    def _segment(self, page: int, index: int) -> tuple[NDArray[Any] | None, tuple[int, ...]]:
-        if self._fd is None:
+    @property
+    def open_files(self) -> int:
+        """How many file descriptors are open now."""
+        return len(self._fds)
+
+    def _open_files(self, needed: set[int]) -> dict[int, int]:
+        """Descriptors of the files a box needs, opening (and checking) the missing ones."""
+        if self._closed:
             raise ValueError(f"{self._path} was closed.")
-        count = int(self._grid.bytecounts[page, index])
+        grid = self._grid
+        fds: dict[int, int] = {}
+        for index in sorted(needed):
+            path = grid.files[index]
+            if grid.is_multifile:
+                grid.stamps[index].check(path)  # the series' other files can change too
+            fd = self._fds.pop(index, None)
+            if fd is None:
+                try:
+                    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                except FileNotFoundError as exc:
+                    raise ImageFileError(
+                        f"{path}: this file of the series of {self._path} is gone."
+                    ) from exc
+                try:
+                    grid.stamps[index].check(path, os.fstat(fd))
+                except Exception:
+                    os.close(fd)
+                    raise
+            self._fds[index] = fd  # most recently used last
+            fds[index] = fd
+        # Keep at most _MAX_OPEN_FILES, but never close one this box needs.
+        for index in list(self._fds):
+            if len(self._fds) <= _MAX_OPEN_FILES:
+                break
+            if index not in needed:
+                os.close(self._fds.pop(index))
+        return fds
+
+    def _segment(
+        self, fd: int, page: int, index: int
+    ) -> tuple[NDArray[Any] | None, tuple[int, ...]]:
+        grid = self._grid
+        count = int(grid.bytecounts[page, index])
         if count == 0:
             return None, ()
-        data = os.pread(self._fd, count, int(self._grid.offsets[page, index]))
+        data = os.pread(fd, count, int(grid.offsets[page, index]))
         if len(data) != count:
-            raise ImageFileError(f"{self._path}: file ends inside pixel data (truncated?).")
+            path = grid.files[int(grid.page_files[page])]
+            raise ImageFileError(f"{path}: file ends inside pixel data (truncated?).")
+        slot = 0 if grid.page_decode is None else int(grid.page_decode[page])
+        kwargs = grid.decode_kwargs[slot]
         try:
-            segment, position, _ = self._grid.decode(data, index)
+            segment, position, _ = grid.decode(data, index, **kwargs)
         except Exception as exc:
-            raise ImageFileError(f"{self._path}: cannot decode pixel data: {exc}") from exc
+            path = grid.files[int(grid.page_files[page])]
+            raise ImageFileError(f"{path}: cannot decode pixel data: {exc}") from exc
         return segment, position
 
     def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        with self._lock:  # descriptors are shared by the decode threads of one box
+            return self._read_box(starts, stops)
+
+    def _read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
         grid = self._grid
         n_lead = len(grid.lead_shape)
         out = np.zeros([int(b) - int(a) for a, b in zip(starts, stops, strict=True)], self._dtype)
@@ -464,18 +548,22 @@ class ChunkedPixels:
         ]
         # Pages are numbered in C order over the series' leading dimensions.
         lead_strides = [math.prod(grid.lead_shape[d + 1 :]) for d in range(n_lead)]
-        jobs: list[tuple[tuple[int, ...], int, int]] = []
+        jobs: list[tuple[tuple[int, ...], int, int, int]] = []
         for lead_idx in np.ndindex(*[len(r) for r in lead_box]):
             page = sum(r[i] * st for r, i, st in zip(lead_box, lead_idx, lead_strides, strict=True))
+            file_index = int(grid.page_files[page])
+            if file_index < 0:
+                continue  # a page of a missing file: zeros, as tifffile reads it
             for sp in sp_range:
                 for row in rows:
                     for col in cols:
                         seg_index = (sp * grid.segments_down + row) * grid.segments_across + col
-                        jobs.append((tuple(lead_idx), page, seg_index))
+                        jobs.append((tuple(lead_idx), page, file_index, seg_index))
+        fds = self._open_files({job[2] for job in jobs})
 
-        def place(job: tuple[tuple[int, ...], int, int]) -> None:
-            lead_idx, page, seg_index = job
-            segment, position = self._segment(page, seg_index)
+        def place(job: tuple[tuple[int, ...], int, int, int]) -> None:
+            lead_idx, page, file_index, seg_index = job
+            segment, position = self._segment(fds[file_index], page, seg_index)
             if segment is None:
                 return
             # position: (planar sample, depth, row, col, interleaved sample)
@@ -510,9 +598,11 @@ class ChunkedPixels:
         return out
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._lock:
+            self._closed = True
+            fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
 
 
 class ZarrPixels:
@@ -522,15 +612,17 @@ class ZarrPixels:
     ----------
     path : Path
         The file.
+    series, level : int
+        Which series and pyramid level.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, series: int = 0, level: int = 0) -> None:
         import tifffile
         import zarr  # only this path needs zarr
 
         self._tif: Any = tifffile.TiffFile(path)
         try:
-            self._store = self._tif.series[0].aszarr()
+            self._store = self._tif.series[series].aszarr(level=level)
             self._array: Any = zarr.open(self._store, mode="r")
         except Exception:
             self._tif.close()

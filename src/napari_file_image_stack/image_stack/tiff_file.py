@@ -1,111 +1,125 @@
-"""TIFF access: read a header once, then open the pixels the cheapest way the file allows.
+"""TIFF headers: read a file's header once, then open its pixels the cheapest way it allows.
 
-Strategies, best first:
-
-``mapped``
-    Uncompressed contiguous data (tifffile's default writer, ImageJ
-    hyperstacks): a read-only memory map.
-``chunked``
-    Tiled or compressed data: only the tiles/strips a box touches are read
-    (``os.pread``) and decoded with tifffile's own segment decoder.
-``zarr``
-    Other layouts tifffile can chunk: tifffile's zarr store.
-``whole``
-    Anything else: the whole series is read, in its own dtype.
+Every TIFF-family file tifffile reads is taken as tifffile reads it: the
+first series (or the one asked for) at full resolution (or the pyramid
+level asked for), pages read from whichever file they live in, and the shape
+that ``series.asarray()`` returns. How the pixels are reached is the
+business of :mod:`.tiff_layouts`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ImageFileError, StaleFileError
-from .pixel_sources import (
-    ChunkedPixels,
-    ChunkGrid,
-    InMemoryPixels,
-    MappedPixels,
-    PixelSource,
-    ReadPixels,
-    ZarrPixels,
+from .errors import ImageFileError
+from .file_stamp import FileStamp
+from .pixel_sources import ChunkGrid, PixelSource
+from .tiff_layouts import (
+    STRATEGIES,
+    ChunkedLayout,
+    MappedLayout,
+    PixelLayout,
+    SeriesInfo,
+    Strategy,
+    choose_layout,
 )
+from .tiff_names import TIFF_SUFFIXES, is_tiff_name, tiff_files_in
 
-Strategy = Literal["mapped", "chunked", "zarr", "whole"]
-STRATEGIES: tuple[Strategy, ...] = ("mapped", "chunked", "zarr", "whole")
-
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
-"""File name endings taken as TIFF (compared case-insensitively; ``.ome.tif`` included)."""
-
-# Without a mapped or chunked layout, files up to this size are read whole (not via zarr).
-_SMALL_FILE_BYTES = 64 << 20
-
-# A decoded segment larger than this is refused rather than allocated.
-_MAX_SEGMENT_BYTES = 1 << 30
-
-
-def is_tiff_name(path: str | os.PathLike[str]) -> bool:
-    """True if ``path`` ends in a TIFF suffix, in any case."""
-    return str(path).lower().endswith(TIFF_SUFFIXES)
+__all__ = [
+    "STRATEGIES",
+    "TIFF_SUFFIXES",
+    "FileStamp",
+    "Strategy",
+    "TiffHeader",
+    "is_tiff_name",
+    "read_tiff",
+    "tiff_files_in",
+]
 
 
-def tiff_files_in(path: str | os.PathLike[str]) -> list[Path]:
-    """The TIFF files a path stands for: itself, or those in a folder sorted by name."""
-    p = Path(path)
-    if p.is_dir():
-        return sorted(
-            (c for c in p.iterdir() if c.is_file() and is_tiff_name(c)), key=lambda c: c.name
-        )
-    return [p]
-
-
-def _available_memory() -> int:
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
-
-
-@dataclass(frozen=True)
-class FileStamp:
-    """Size and modification time of a file, to notice later changes."""
-
-    size: int
-    mtime_ns: int
-    inode: int
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TiffHeader:
-    """What the header of a TIFF file says, read once with the file closed afterwards.
+    """What the header of a TIFF file says about one series, read with the file closed after.
 
-    Use :meth:`read` to make one. The first series of the file is the data.
+    Use :meth:`read` (or :meth:`read_levels` for a pyramid) to make one.
+    Headers compare equal when they describe the same series and level of the
+    same unchanged file with the same strategy.
     """
 
     path: Path
     shape: tuple[int, ...]
+    """The shape tifffile's ``series.asarray()`` gives."""
     dtype: np.dtype[Any]
     tiff_axes: str
     """tifffile's axes letters for the series (e.g. ``"TZCYX"``, ``"QYX"``, ``"YXS"``)."""
     kind: str
     """tifffile's series kind: ``"imagej"``, ``"ome"``, ``"shaped"``, ``"generic"``..."""
-    strategy: Strategy
     stamp: FileStamp
+    layout: PixelLayout = field(repr=False)
     scale: dict[str, float] = field(default_factory=dict)
     """Pixel spacing per tifffile axis letter, where the file states it."""
-    data_offset: int | None = None
-    file_dtype: np.dtype[Any] | None = None
-    grid: ChunkGrid | None = field(default=None, repr=False)
+    series_index: int = 0
+    level: int = 0
+    n_series: int = 1
+    """How many image series the file holds."""
+    n_levels: int = 1
+    """How many pyramid levels the series has (1 when it is not a pyramid)."""
+    series_files: tuple[Path, ...] = ()
+    """The files the series' pages live in (more than one for a multi-file series)."""
+    note: str = ""
+    """Something a person should be told about how the file was read (or "")."""
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (
+            self.path,
+            self.stamp,
+            self.series_index,
+            self.level,
+            self.strategy,
+            self.shape,
+            self.dtype,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TiffHeader):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    @property
+    def strategy(self) -> Strategy:
+        """How the pixels are reached: ``"mapped"``, ``"chunked"``, ``"zarr"`` or ``"whole"``."""
+        return self.layout.name
+
+    @property
+    def grid(self) -> ChunkGrid | None:
+        """The segment layout, for the chunked strategy."""
+        return self.layout.grid if isinstance(self.layout, ChunkedLayout) else None
+
+    @property
+    def data_offset(self) -> int | None:
+        """Byte offset of the pixels, for the mapped strategy."""
+        return self.layout.offset if isinstance(self.layout, MappedLayout) else None
+
+    @property
+    def n_files(self) -> int:
+        """How many files the series' pages live in."""
+        return max(len(self.series_files), 1)
 
     @property
     def nbytes(self) -> int:
         """Bytes of the decoded series."""
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize
 
     @classmethod
     def read(
@@ -114,23 +128,29 @@ class TiffHeader:
         strategy: Strategy | None = None,
         *,
         with_scale: bool = True,
+        series: int = 0,
+        level: int = 0,
     ) -> TiffHeader:
         """Read a TIFF header.
 
         Parameters
         ----------
         path : str or Path
-            The TIFF file.
+            The TIFF-family file.
         strategy : {"mapped", "chunked", "zarr", "whole"}, optional
             Force a pixel strategy (tests, benchmarks); by default the best the
             file allows.
         with_scale : bool
             Also read the pixel spacing (for display); training has no use for it.
+        series : int
+            Which image series of the file (0, the first, as tifffile's ``imread``).
+        level : int
+            Which pyramid level (0, full resolution).
 
         Returns
         -------
         TiffHeader
-            Shape, dtype, axes and pixel layout of the first series.
+            Shape, dtype, axes and pixel layout of the series.
 
         Raises
         ------
@@ -138,8 +158,35 @@ class TiffHeader:
             If there is no such file.
         ImageFileError
             (a ``ValueError``) if the file is not a readable TIFF, its header is
-            inconsistent with its size, or the forced strategy does not fit.
+            inconsistent with its size, the series or level does not exist, or
+            the forced strategy does not fit.
         """
+        return cls._read(path, strategy, with_scale, series, [level])[0]
+
+    @classmethod
+    def read_levels(
+        cls,
+        path: str | os.PathLike[str],
+        strategy: Strategy | None = None,
+        *,
+        with_scale: bool = True,
+        series: int = 0,
+    ) -> list[TiffHeader]:
+        """Headers of every pyramid level of a series, full resolution first (file read once).
+
+        See :meth:`read` for the parameters and errors.
+        """
+        return cls._read(path, strategy, with_scale, series, None)
+
+    @classmethod
+    def _read(
+        cls,
+        path: str | os.PathLike[str],
+        strategy: Strategy | None,
+        with_scale: bool,
+        series: int,
+        levels: list[int] | None,
+    ) -> list[TiffHeader]:
         import tifffile
 
         path = Path(path)
@@ -151,12 +198,12 @@ class TiffHeader:
             raise FileNotFoundError(f"{path}: no such file.") from None
         if not stat.S_ISREG(st.st_mode):
             raise ImageFileError(f"{path}: not a regular file (a directory?).")
-        stamp = FileStamp(st.st_size, st.st_mtime_ns, st.st_ino)
+        stamp = FileStamp.of(st)
         if stamp.size == 0:
             raise ImageFileError(f"{path}: the file is empty (0 bytes), not a TIFF.")
         try:
             with tifffile.TiffFile(path) as tif:
-                return cls._from_tifffile(tif, path, stamp, strategy, with_scale)
+                return cls._from_tifffile(tif, path, stamp, strategy, with_scale, series, levels)
         except (ImageFileError, PermissionError, FileNotFoundError):
             raise
         except MemoryError as exc:
@@ -172,84 +219,71 @@ class TiffHeader:
         stamp: FileStamp,
         strategy: Strategy | None,
         with_scale: bool,
-    ) -> TiffHeader:
-        if not tif.series:
+        series_index: int,
+        levels: list[int] | None,
+    ) -> list[TiffHeader]:
+        all_series = tif.series
+        if not all_series:
             raise ImageFileError(f"{path}: the TIFF holds no image data.")
-        series = tif.series[0]
-        shape = tuple(int(n) for n in series.shape)
-        dtype = np.dtype(series.dtype)
-        if len(shape) == 0 or 0 in shape:
-            raise ImageFileError(f"{path}: the image is empty (shape {shape}).")
-        key = series.keyframe
-        common: dict[str, Any] = dict(
-            path=path,
-            shape=shape,
-            dtype=dtype,
-            tiff_axes=str(series.axes),
-            kind=str(getattr(series, "kind", "")),
-            stamp=stamp,
-            scale=_scale_of(tif, series) if with_scale else {},
-        )
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-
-        mapped_ok = (
-            series.dataoffset is not None
-            and key.compression == 1
-            and key.fillorder == 1
-            and key.predictor == 1
-            and key.bitspersample == dtype.itemsize * 8
-        )
-        if mapped_ok and strategy in (None, "mapped"):
-            if series.dataoffset + nbytes > stamp.size:
-                raise ImageFileError(
-                    f"{path}: header claims {nbytes} bytes of pixels from offset "
-                    f"{series.dataoffset}, but the file has only {stamp.size} bytes (truncated?)."
-                )
-            file_dtype = dtype.newbyteorder(tif.byteorder)
-            return cls(
-                **common,
-                strategy="mapped",
-                data_offset=int(series.dataoffset),
-                file_dtype=file_dtype,
+        if not 0 <= series_index < len(all_series):
+            raise ImageFileError(
+                f"{path}: there is no series {series_index}; the file holds "
+                f"{len(all_series)} series (0 to {len(all_series) - 1})."
             )
-        _check_geometry(key, path)
-        if strategy in (None, "chunked"):
-            grid = _chunk_grid(series, shape, path, stamp.size)
-            if grid is not None:
-                return cls(**common, strategy="chunked", grid=grid)
-        # Small files are read whole: as fast as chunked access, and the zarr store
-        # mishandles some odd shapes (tifffile's 'QYXQQ' series of a 1x2 page).
-        small = strategy is None and nbytes <= _SMALL_FILE_BYTES
-        if strategy == "zarr" or (strategy is None and not small):
-            try:
-                series.aszarr().close()
-                zarr_ok = True
-            except Exception:
-                zarr_ok = False
-            if zarr_ok:
-                _check_segments_fit(series, path, stamp.size)
-                return cls(**common, strategy="zarr")
-        if strategy in (None, "whole"):
-            _check_segments_fit(series, path, stamp.size)
-            if nbytes > _available_memory():
+        base = all_series[series_index]
+        n_levels = max(len(base.levels), 1)
+        wanted = list(range(n_levels)) if levels is None else levels
+        headers = []
+        for level in wanted:
+            if not 0 <= level < n_levels:
                 raise ImageFileError(
-                    f"{path}: the image needs {nbytes} bytes in memory, more than is available."
+                    f"{path}: series {series_index} has no level {level}; it has {n_levels}."
                 )
-            return cls(**common, strategy="whole")
-        raise ImageFileError(f"{path}: the {strategy!r} strategy does not fit this file.")
+            series = base.levels[level] if level else base
+            shape, tiff_axes, note = _asarray_shape(series, path)
+            dtype = np.dtype(series.dtype)
+            if len(shape) == 0 or 0 in shape:
+                raise ImageFileError(f"{path}: the image is empty (shape {shape}).")
+            info = SeriesInfo(
+                tif=tif,
+                series=series,
+                base=base,
+                series_index=series_index,
+                level=level,
+                path=path,
+                stamp=stamp,
+                shape=shape,
+                dtype=dtype,
+                pages_disagree=bool(note),
+            )
+            layout = choose_layout(info, strategy)
+            grid = layout.grid if isinstance(layout, ChunkedLayout) else None
+            headers.append(
+                cls(
+                    path=path,
+                    shape=shape,
+                    dtype=dtype,
+                    tiff_axes=tiff_axes,
+                    kind=str(getattr(base, "kind", "")),
+                    stamp=stamp,
+                    layout=layout,
+                    scale=_scale_of(tif, series) if with_scale else {},
+                    series_index=series_index,
+                    level=level,
+                    n_series=len(all_series),
+                    n_levels=n_levels,
+                    series_files=grid.files if grid is not None else _series_files(series, path),
+                    note=note,
+                )
+            )
+        return headers
 
     def check_unchanged(self) -> None:
-        """Raise :class:`StaleFileError` if the file changed or went since the header was read."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError as exc:
-            raise StaleFileError(f"{self.path}: the file was removed after it was opened.") from exc
-        stamp = self.stamp  # compared field by field: this runs before every patch
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (stamp.size, stamp.mtime_ns, stamp.inode):
-            raise StaleFileError(
-                f"{self.path}: the file changed on disk after it was opened "
-                f"(size {stamp.size} -> {st.st_size}); open it again."
-            )
+        """Raise :class:`StaleFileError` if the file changed or went since the header was read.
+
+        The other files of a multi-file series are checked when their pages are read.
+        """
+        self.stamp.check(self.path)
 
     def open_pixels(
         self, source: str | os.PathLike[str] | None = None, *, for_display: bool = False
@@ -272,26 +306,64 @@ class TiffHeader:
         if source is not None and os.fspath(source) != os.fspath(self.path):
             raise ValueError(f"This header belongs to {self.path}, not {source}.")
         self.check_unchanged()
-        if self.strategy == "mapped":
-            assert self.data_offset is not None and self.file_dtype is not None
-            if for_display:
-                return ReadPixels(self.path, self.data_offset, self.shape, self.file_dtype)
-            return MappedPixels(self.path, self.data_offset, self.shape, self.file_dtype)
-        if self.strategy == "chunked":
-            assert self.grid is not None
-            return ChunkedPixels(self.path, self.grid, self.dtype)
-        if self.strategy == "zarr":
-            return ZarrPixels(self.path)
-        return InMemoryPixels(read_tiff(self.path))
+        return self.layout.open(self, for_display)
 
 
-def read_tiff(path: str | os.PathLike[str], **kwargs: Any) -> NDArray[Any]:
-    """Read the first series of a TIFF file whole, in its own dtype.
+def _series_files(series: Any, path: Path) -> tuple[Path, ...]:
+    """The files a series' pages live in, this file first."""
+    if series.dataoffset is not None:
+        return (path,)  # one contiguous block of this file
+    files = {path: None}
+    for page in series.pages:
+        if page is not None:
+            files.setdefault(Path(page.parent.filehandle.path), None)
+    return tuple(files)
+
+
+def _asarray_shape(series: Any, path: Path) -> tuple[tuple[int, ...], str, str]:
+    """The shape and axes of what tifffile's ``series.asarray()`` returns, and a note.
+
+    When a file's metadata (ImageJ's, say) claims a shape its pages cannot
+    fill, tifffile returns its pages stacked, not the claimed shape. We follow
+    what it returns, so that what is shown and trained on is the file's
+    pixels, and say so.
+    """
+    shape = tuple(int(n) for n in series.shape)
+    axes = str(series.axes)
+    pages = series.pages
+    key = series.keyframe
+    if series.dataoffset is not None or len(pages) <= 1:
+        return shape, axes, ""  # one contiguous block, or one page: read as claimed
+    page_size = math.prod(int(n) for n in key.shape)
+    held = len(pages) * page_size
+    claimed = math.prod(shape)
+    if held == claimed:
+        return shape, axes, ""
+    # tifffile's fallbacks, in its order: a leading axis over the claimed shape,
+    # else the pages stacked.
+    if claimed and held % claimed == 0:
+        actual, actual_axes = (held // claimed, *shape), "I" + axes
+    else:
+        actual, actual_axes = (len(pages), *(int(n) for n in key.shape)), "I" + str(key.axes)
+    note = (
+        f"{path}: the metadata describe shape {shape} ({axes}), but the file holds "
+        f"{len(pages)} images of {tuple(int(n) for n in key.shape)}; shown as tifffile reads "
+        f"it, {actual} ({actual_axes}). Check the axes."
+    )
+    return actual, actual_axes, note
+
+
+def read_tiff(
+    path: str | os.PathLike[str], *, series: int = 0, level: int = 0, **kwargs: Any
+) -> NDArray[Any]:
+    """Read one series of a TIFF file whole, in its own dtype, as tifffile reads it.
 
     Parameters
     ----------
     path : str or Path
         The TIFF file.
+    series, level : int
+        Which series and pyramid level (the first, at full resolution, by default).
     **kwargs
         Passed to ``tifffile.imread``.
 
@@ -303,112 +375,11 @@ def read_tiff(path: str | os.PathLike[str], **kwargs: Any) -> NDArray[Any]:
     import tifffile
 
     try:
-        return np.asarray(tifffile.imread(path, **kwargs))
+        return np.asarray(tifffile.imread(path, series=series, level=level, **kwargs))
     except (FileNotFoundError, PermissionError):
         raise
     except Exception as exc:
         raise ImageFileError(f"{path}: cannot read pixels ({exc}).") from exc
-
-
-def _check_geometry(key: Any, path: Path) -> None:
-    """Refuse a header whose image size does not match its number of tiles/strips.
-
-    A damaged or hostile header can claim an absurd image size; tifffile would
-    then plan allocations for it. The segment count is what the file really has.
-    """
-    try:
-        planes = int(key.samplesperpixel) if int(key.planarconfig) == 2 else 1
-        depth = int(key.imagedepth)
-        if key.is_tiled:
-            tiles_depth = -(-depth // max(int(key.tiledepth), 1))
-            expected = (
-                planes
-                * tiles_depth
-                * -(-int(key.imagelength) // int(key.tilelength))
-                * -(-int(key.imagewidth) // int(key.tilewidth))
-            )
-        else:
-            rows = max(min(int(key.rowsperstrip), int(key.imagelength)), 1)
-            expected = planes * depth * -(-int(key.imagelength) // rows)
-        found = len(key.dataoffsets)
-        stored = sum(int(c) for c in key.databytecounts)
-        claimed = int(np.prod(key.shape, dtype=np.int64)) * int(key.bitspersample) // 8
-    except (AttributeError, TypeError, ValueError, ZeroDivisionError):
-        return
-    if int(key.compression) == 1 and stored < claimed:
-        raise ImageFileError(
-            f"{path}: the header claims {claimed} bytes of uncompressed pixels per image but "
-            f"the file stores {stored} (damaged file?)."
-        )
-    if found != expected:
-        raise ImageFileError(
-            f"{path}: the header is inconsistent: an image of {key.imagelength} x "
-            f"{key.imagewidth} needs {expected} tiles/strips but the file lists {found} "
-            "(damaged file?)."
-        )
-
-
-def _check_segments_fit(series: Any, path: Path, size: int) -> None:
-    for page in series.pages:
-        if page is None:
-            continue
-        offsets, counts = page.dataoffsets, page.databytecounts
-        if offsets and max(int(o) + int(c) for o, c in zip(offsets, counts, strict=False)) > size:
-            raise ImageFileError(
-                f"{path}: header points to pixel data beyond the end of the file "
-                f"({size} bytes; truncated?)."
-            )
-
-
-def _chunk_grid(series: Any, shape: tuple[int, ...], path: Path, size: int) -> ChunkGrid | None:
-    """Segment layout of a series of uniform pages, or None if it is not that simple."""
-    key = series.keyframe
-    page_axes = str(key.axes)
-    page_shape = tuple(int(n) for n in key.shape)
-    if (
-        key.imagedepth != 1
-        or key.tiledepth > 1
-        or getattr(key, "is_subsampled", False)
-        or page_axes not in ("YX", "YXS", "SYX")
-        or shape[len(shape) - len(page_shape) :] != page_shape
-    ):
-        return None
-    lead_shape = shape[: len(shape) - len(page_shape)]
-    pages = list(series.pages)
-    if len(pages) != int(np.prod(lead_shape, dtype=np.int64)) or any(p is None for p in pages):
-        return None
-    offsets = np.array([p.dataoffsets for p in pages], dtype=np.int64)
-    counts = np.array([p.databytecounts for p in pages], dtype=np.int64)
-    if offsets.ndim != 2 or offsets.shape != counts.shape:
-        return None
-    if offsets.size and int((offsets + counts).max()) > size:
-        raise ImageFileError(
-            f"{path}: header points to pixel data beyond the end of the file "
-            f"({size} bytes; truncated?)."
-        )
-    if key.is_tiled:
-        seg_len, seg_wid = int(key.tilelength), int(key.tilewidth)
-    else:
-        seg_len, seg_wid = int(min(key.rowsperstrip, key.imagelength)), int(key.imagewidth)
-    samples = page_shape[page_axes.index("S")] if "S" in page_axes else 1
-    if seg_len * seg_wid * samples * np.dtype(series.dtype).itemsize > _MAX_SEGMENT_BYTES:
-        raise ImageFileError(
-            f"{path}: header claims segments of absurd size ({seg_len} x {seg_wid})."
-        )
-    grid = ChunkGrid(
-        lead_shape=lead_shape,
-        page_axes=page_axes,
-        page_shape=page_shape,
-        segment_length=seg_len,
-        segment_width=seg_wid,
-        offsets=offsets,
-        bytecounts=counts,
-        decode=key.decode,
-    )
-    n_planar = samples if page_axes == "SYX" else 1
-    if offsets.shape[1] != n_planar * grid.segments_down * grid.segments_across:
-        return None
-    return grid
 
 
 def _scale_of(tif: Any, series: Any) -> dict[str, float]:

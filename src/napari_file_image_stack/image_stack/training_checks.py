@@ -16,6 +16,7 @@ from typing import Any
 from .axes import AxesLayout, check_axes
 from .metadata_axes import AxesSource, axes_from_tiff_axes
 from .sampling import patches_per_sample
+from .series_members import SeriesMembers
 from .tiff_file import TiffHeader, tiff_files_in
 
 MANY_CHANNELS = 10
@@ -36,6 +37,8 @@ class FileReport:
     float32_bytes: int | None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    series_files: list[str] = field(default_factory=list)
+    """The files the series' pages live in (several for a multi-file series)."""
 
     @property
     def name(self) -> str:
@@ -134,6 +137,12 @@ def report_file(path: Path, axes: str | None = None) -> FileReport:
             None,
             [f"{reason} Fix or remove the file."],
         )
+    report = _report_header(path, header, size, axes)
+    report.series_files = [str(f) for f in header.series_files]
+    return report
+
+
+def _report_header(path: Path, header: TiffHeader, size: int, axes: str | None) -> FileReport:
     guess = axes_from_tiff_axes(header.tiff_axes, header.shape)
     if axes is not None:
         return describe(
@@ -358,5 +367,18 @@ def inspect_dataset(
     DatasetReport
         The report.
     """
-    files = [report_file(p, axes) for p in expand_paths(paths)]
-    return check_dataset(files, patch_size, depth, channels)
+    files: list[FileReport] = []
+    members = SeriesMembers()
+    skipped: dict[Path, Path] = {}
+    for path in expand_paths(paths):
+        owner = members.owner_of(path)
+        if owner is not None:
+            skipped[path] = owner  # its pages are already in that file's series
+            continue
+        file_report = report_file(path, axes)
+        members.add(path, [Path(f) for f in file_report.series_files])
+        files.append(file_report)
+    report = check_dataset(files, patch_size, depth, channels)
+    if skipped:
+        report.warnings.append(SeriesMembers.skipped_message(skipped))
+    return report
