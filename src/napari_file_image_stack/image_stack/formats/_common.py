@@ -1,4 +1,4 @@
-"""What every format stack shares: the missing-reader message and the stale-file check."""
+"""What every format module shares: the missing-reader message, stamping, exact reads."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import ImageFileError, StaleFileError
-from ..tiff_file import FileStamp
+from ..errors import ImageFileError
+from ..file_stamp import FileStamp
 
 
 class ReaderNotInstalledError(ImageFileError, ImportError):
@@ -56,20 +56,7 @@ def stamp_file(path: Path) -> FileStamp:
         raise ImageFileError(f"{path}: not a regular file.")
     if st.st_size == 0:
         raise ImageFileError(f"{path}: the file is empty.")
-    return FileStamp(st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def check_unchanged(path: Path, stamp: FileStamp) -> None:
-    """Raise :class:`StaleFileError` if ``path`` changed or went since ``stamp`` was taken."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError as exc:
-        raise StaleFileError(f"{path}: the file was removed after it was opened.") from exc
-    if (st.st_size, st.st_mtime_ns, st.st_ino) != (stamp.size, stamp.mtime_ns, stamp.inode):
-        raise StaleFileError(
-            f"{path}: the file changed on disk after it was opened "
-            f"(size {stamp.size} -> {st.st_size}); open it again."
-        )
+    return FileStamp.of(st)
 
 
 def pread_exact(fd: int, size: int, offset: int, path: Path) -> bytes:

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ImageFileError
-from ..tiff_file import FileStamp
+from ..file_stamp import FileStamp
 from ._common import pread_exact, stamp_file
 
 CZI_SUFFIXES = (".czi",)

@@ -18,10 +18,9 @@ from numpy.typing import DTypeLike, NDArray
 
 from ..axes import AxesLayout
 from ..errors import ImageFileError
+from ..file_stamp import FileStamp
 from ..patch import extract_patch as _extract_patch
 from ..pixel_sources import PixelSource
-from ..tiff_file import FileStamp
-from ._common import check_unchanged
 
 
 class LazyFormatStack:
@@ -113,7 +112,7 @@ class LazyFormatStack:
         ImageFileError
             If the pixel data is damaged.
         """
-        check_unchanged(self._path, self._stamp)
+        self._stamp.check(self._path)
         return _extract_patch(
             self.pixels, self._layout, sample_idx, channels, coords, patch_size, self.source
         )

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..axes import AxesLayout
 from ..errors import ImageFileError
+from ..file_stamp import FileStamp
 from ..pixel_sources import PixelSource, ReadPixels
-from ..tiff_file import FileStamp
 from ._common import require_reader, stamp_file
 from .lazy_stack import LazyFormatStack
 
