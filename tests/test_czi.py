@@ -255,3 +255,21 @@ def test_same_as_careamics_czi_image_stack(czi_file):
     except TypeError:  # older CAREamics: no channel argument
         want = theirs.extract_patch(1, (1, -3, 5), (2, 32, 32))
     np.testing.assert_array_equal(got, want)
+
+
+def test_displayed_planes_equal_pylibczirw(czi_file):
+    from napari_file_image_stack._format_layers import layer_data_for_czi
+
+    layers = layer_data_for_czi(czi_file)  # Z > 1: shown as S x Z x Y x X per channel
+    assert len(layers) == 2 * C
+    for data, kwargs, kind in layers:
+        assert kind == "image"
+        stack = kwargs["metadata"]["file_image_stack"]
+        channel = kwargs["metadata"]["channel"]
+        assert kwargs["axis_labels"] == ("S", "Z", "Y", "X")
+        n_s, n_z, h, w = data.shape
+        for s in range(n_s):
+            for z in range(n_z):
+                want = oracle_patch(czi_file, stack.scene, "Z", s, (z, 0, 0), (1, h, w))
+                np.testing.assert_array_equal(np.asarray(data[s, z]), want[channel, 0])
+        kwargs["metadata"]["lazy_pixels"].close()

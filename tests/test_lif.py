@@ -217,3 +217,18 @@ def test_missing_reader_names_the_extra(lif_file):
     assert run.returncode != 0
     assert "ReaderNotInstalledError" in run.stderr
     assert 'pip install "napari-file-image-stack[lif]"' in run.stderr
+
+
+def test_displayed_planes_equal_liffile(lif_file):
+    from napari_file_image_stack._format_layers import layer_data_for_lif
+
+    layers = layer_data_for_lif(lif_file)
+    assert len(layers) == 2 + 1 + 1  # the time-lapse's two channels, then one layer each
+    for data, kwargs, _ in layers:
+        stack = kwargs["metadata"]["file_image_stack"]
+        want, dims = oracle(lif_file, stack.name)
+        if "channel" in kwargs["metadata"]:
+            want = np.take(want, kwargs["metadata"]["channel"], axis=dims.index("C"))
+        assert data.shape == want.shape
+        for index in np.ndindex(*data.shape[:-2]):
+            np.testing.assert_array_equal(np.asarray(data[index]), want[index])

@@ -176,3 +176,30 @@ class LazyFormatStack:
                 self._pixels.close()
         except Exception:
             pass
+
+
+class DisplaySource:
+    """What :class:`~..lazy_view.LazyTiffArray` needs of a header, for a format stack.
+
+    napari's lazy view takes a header with ``path``, ``shape``, ``dtype`` and
+    ``open_pixels(for_display=...)``; this gives those for a format stack, so
+    its layers are shown through the same view as TIFF files, in the stack's
+    ``original_axes`` and stored dtype, each plane read only when displayed.
+
+    Parameters
+    ----------
+    stack : LazyFormatStack
+        The stack to show.
+    dtype : numpy.dtype
+        Dtype of its pixel source (the stored dtype).
+    """
+
+    def __init__(self, stack: LazyFormatStack, dtype: np.dtype[Any]) -> None:
+        self.stack = stack
+        self.path = stack._path
+        self.shape = stack.original_data_shape
+        self.dtype = np.dtype(dtype)
+
+    def open_pixels(self, source: object = None, *, for_display: bool = False) -> PixelSource:
+        """A new pixel source of the stack (its own file handle)."""
+        return self.stack._open_pixels()
