@@ -273,3 +273,19 @@ def test_displayed_planes_equal_pylibczirw(czi_file):
                 want = oracle_patch(czi_file, stack.scene, "Z", s, (z, 0, 0), (1, h, w))
                 np.testing.assert_array_equal(np.asarray(data[s, z]), want[channel, 0])
         kwargs["metadata"]["lazy_pixels"].close()
+
+
+def test_directory_fast_and_general_parsers_agree(czi_file):
+    from napari_file_image_stack.image_stack.formats import czi_directory as cd
+
+    size = czi_file.stat().st_size
+    with open(czi_file, "rb") as f:
+        header = cd._read_at(f, czi_file, 32, 80)
+        at = int.from_bytes(header[52:60], "little")
+        data = cd._read_at(
+            f, czi_file, at + 32, cd._segment(f, czi_file, at, b"ZISRAWDIRECTORY", size)
+        )
+    count = int.from_bytes(data[:4], "little")
+    fast = cd._uniform_entries(data, count)
+    assert fast is not None and len(fast) == count
+    assert fast == cd._looped_entries(data, count, czi_file)

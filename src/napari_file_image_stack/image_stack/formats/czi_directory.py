@@ -282,6 +282,14 @@ def _read_segments(f: Any, path: Path, file_size: int) -> tuple[list[_Entry], st
     (count,) = struct.unpack_from("<i", data, 0)
     if not 0 <= count <= min(_MAX_ENTRIES, size // 32):
         raise ImageFileError(f"{path}: the CZI directory claims {count} entries (damaged?).")
+    entries = _uniform_entries(data, count)
+    if entries is None:
+        entries = _looped_entries(data, count, path)
+    return entries, _metadata_xml(f, path, metadata_at, file_size)
+
+
+def _looped_entries(data: bytes, count: int, path: Path) -> list[_Entry]:
+    """Entries parsed one by one (directories whose entries differ in their dimensions)."""
     entries: list[_Entry] = []
     at = 128
     try:
@@ -300,7 +308,60 @@ def _read_segments(f: Any, path: Path, file_size: int) -> tuple[list[_Entry], st
             entries.append((position, pixel, compression, dims))
     except struct.error as exc:
         raise ImageFileError(f"{path}: the CZI directory ends early (damaged?).") from exc
-    return entries, _metadata_xml(f, path, metadata_at, file_size)
+    return entries
+
+
+def _uniform_entries(data: bytes, count: int) -> list[_Entry] | None:
+    """Entries parsed with numpy when all have the same dimensions (usual); else None."""
+    if count == 0 or len(data) < 128 + 32:
+        return None
+    (n_dims,) = struct.unpack_from("<i", data, 128 + 28)
+    if not 0 < n_dims <= 32 or len(data) < 128 + count * (32 + 20 * n_dims):
+        return None
+    dims_dtype = np.dtype(
+        [("name", "S4"), ("start", "<i4"), ("size", "<i4"), ("coord", "<f4"), ("stored", "<i4")]
+    )
+    entry_dtype = np.dtype(
+        [
+            ("schema", "S2"),
+            ("pixel", "<i4"),
+            ("position", "<i8"),
+            ("part", "<i4"),
+            ("compression", "<i4"),
+            ("pyramid", "u1"),
+            ("spare", "V5"),
+            ("n_dims", "<i4"),
+            ("dims", dims_dtype, (n_dims,)),
+        ]
+    )
+    table = np.frombuffer(data, entry_dtype, count, 128)
+    names = table["dims"]["name"]
+    if (
+        not (table["schema"] == b"DV").all()
+        or not (table["n_dims"] == n_dims).all()
+        or not (names == names[:1]).all()
+    ):
+        return None
+    letters = [n.rstrip(b"\0").decode("ascii", "replace") for n in names[0].tolist()]
+    starts, sizes = table["dims"]["start"].tolist(), table["dims"]["size"].tolist()
+    stored = table["dims"]["stored"].tolist()
+    return [
+        (
+            position,
+            pixel,
+            compression,
+            dict(zip(letters, zip(s0, s1, s2, strict=True), strict=True)),
+        )
+        for position, pixel, compression, s0, s1, s2 in zip(
+            table["position"].tolist(),
+            table["pixel"].tolist(),
+            table["compression"].tolist(),
+            starts,
+            sizes,
+            stored,
+            strict=True,
+        )
+    ]
 
 
 def _metadata_xml(f: Any, path: Path, position: int, file_size: int) -> str | None:
