@@ -140,7 +140,10 @@ def _reader(case: str):
 
         return first, again
     if case == "careamics":
-        from careamics.dataset_ng.patch_extractor.image_stack import CziImageStack as Theirs
+        try:  # CAREamics 0.3; earlier versions kept it under dataset_ng
+            from careamics.dataset.image_stack import CziImageStack as Theirs
+        except ImportError:
+            from careamics.dataset_ng.patch_extractor.image_stack import CziImageStack as Theirs
 
         def extract(stack, coords, size):
             try:

@@ -245,8 +245,12 @@ def test_subblock_data_damaged_after_the_header(tmp_path):
 
 def test_same_as_careamics_czi_image_stack(czi_file):
     """Where CAREamics is installed, its own CziImageStack is the reference."""
-    careamics = pytest.importorskip("careamics.dataset_ng.patch_extractor.image_stack")
-    theirs = careamics.CziImageStack(czi_file, scene=0, depth_axis="Z")
+    pytest.importorskip("careamics")
+    try:  # where CAREamics 0.3 keeps it; earlier versions had it under dataset_ng
+        from careamics.dataset.image_stack import CziImageStack as Theirs
+    except ImportError:
+        from careamics.dataset_ng.patch_extractor.image_stack import CziImageStack as Theirs
+    theirs = Theirs(czi_file, scene=0, depth_axis="Z")
     ours = CziImageStack(czi_file, scene=0, depth_axis="Z")
     assert tuple(theirs.data_shape) == ours.data_shape and theirs.axes == ours.axes
     got = ours.extract_patch(1, None, (1, -3, 5), (2, 32, 32))
