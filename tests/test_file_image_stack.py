@@ -157,7 +157,11 @@ def test_errors(write_tiff, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="empty"):
         stack.extract_patch(0, [], (0, 0), (4, 4))
     for bad in (-1, 3):
-        with pytest.raises(ValueError, match=rf"Channel index {bad} .*C=3"):
+        expected = (
+            rf"^Channel index {bad} is out of bounds for data with 3 channels\. Check the "
+            r"provided `channels` parameter in the configuration for erroneous channel indices\.$"
+        )
+        with pytest.raises(ValueError, match=expected):
             stack.extract_patch(0, [0, bad], (0, 0), (4, 4))
     for bad in (-1, 2):
         with pytest.raises(IndexError, match=r"\[0, 2\)"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -116,6 +117,14 @@ def _has_display() -> bool:
 
 def run_demo(args: argparse.Namespace) -> int:
     screenshot: Path | None = args.screenshot
+    if importlib.util.find_spec("napari") is None:
+        # The core install is headless (training environments); the viewer is an extra.
+        print(
+            "error: the demo needs napari, which this install lacks: "
+            'pip install "napari-file-image-stack[all]"',
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if not _has_display():
         xvfb_run = shutil.which("xvfb-run")
         if xvfb_run is None:

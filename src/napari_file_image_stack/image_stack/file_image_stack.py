@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -79,6 +80,20 @@ class FileImageStack:
         self._pixels: PixelSource | None = None
         self._layout: AxesLayout | None = None
         self._header: TiffHeader | None = None
+        # Loaded in the process that pickled it: re-open on first use here.
+        self._reopen = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Mappings, descriptors and caches belong to one process; a stack that was
+        # loaded comes back loaded (CAREamics never calls load() again) and re-opens
+        # its file on first use, checking first that it has not changed.
+        state = dict(self.__dict__)
+        state["_reopen"] = self._pixels is not None or self._reopen
+        state["_pixels"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         state = "loaded" if self.is_loaded else "not loaded"
@@ -90,7 +105,7 @@ class FileImageStack:
     @property
     def is_loaded(self) -> bool:
         """True if the file has been loaded (between ``load()`` and ``close()``)."""
-        return self._pixels is not None
+        return self._pixels is not None or self._reopen
 
     @property
     def original_axes(self) -> str:
@@ -117,6 +132,8 @@ class FileImageStack:
     @property
     def pixels(self) -> PixelSource:
         """The loaded pixels in original axes and dtype; raises before ``load()``."""
+        if self._pixels is None and self._reopen:
+            self.load()
         if self._pixels is None:
             raise NotLoadedError(
                 f"Cannot extract a patch because the data of '{self.source}' has not been "
@@ -158,9 +175,11 @@ class FileImageStack:
                 f"{layout.data_shape} in SC(Z)YX, but the stack expects {self.data_shape}."
             )
         self._pixels, self._layout = pixels, layout
+        self._reopen = False
 
     def close(self) -> None:
         """Release the data: memory, mappings and file handles."""
+        self._reopen = False
         pixels, self._pixels = self._pixels, None
         if pixels is not None:
             pixels.close()
@@ -214,6 +233,7 @@ class FileImageStack:
         *,
         strategy: Strategy | None = None,
         series: int = 0,
+        cache_bytes: int | None = None,
     ) -> Self:
         """Construct the ImageStack from a TIFF file, reading its header only.
 
@@ -228,6 +248,11 @@ class FileImageStack:
         series : int
             Which image series of the file; the first by default, as in
             CAREamics (a multi-file series is read from all its files).
+        cache_bytes : int, optional
+            For tiled/compressed files: bytes of decoded tiles/strips kept while
+            loaded, in the file's dtype, counted in ``owned_nbytes`` and freed by
+            ``close()``; ``pixel_sources.DEFAULT_CACHE_BYTES`` (64 MiB) when None,
+            0 for none.
 
         Returns
         -------
@@ -242,10 +267,10 @@ class FileImageStack:
             If it is not a readable TIFF or the axes do not fit its shape.
         """
         header = TiffHeader.read(path, strategy=strategy, with_scale=False, series=series)
-        return cls.from_header(header, axes)
+        return cls.from_header(header, axes, cache_bytes=cache_bytes)
 
     @classmethod
-    def from_header(cls, header: TiffHeader, axes: str) -> Self:
+    def from_header(cls, header: TiffHeader, axes: str, *, cache_bytes: int | None = None) -> Self:
         """Construct the ImageStack from an already read :class:`TiffHeader`."""
         try:
             layout = AxesLayout(axes, header.shape)
@@ -257,6 +282,7 @@ class FileImageStack:
             data_shape=layout.data_shape,
             data_dtype=header.dtype,
             read_func=header.open_pixels,
+            read_kwargs=None if cache_bytes is None else {"cache_bytes": cache_bytes},
             original_data_shape=header.shape,
         )
         stack._header = header
@@ -280,12 +306,15 @@ class FileImageStack:
         except ValueError as exc:
             raise ValueError(f"{source}: {exc}") from None
 
-        def read_array(_source: object) -> NDArray[Any]:
-            return array
-
+        read_array = functools.partial(_given_array, array)  # picklable, unlike a closure
         return cls(source, axes, layout.data_shape, array.dtype, read_array, None, array.shape)
 
     @property
     def header(self) -> TiffHeader | None:
         """The TIFF header this stack was made from, if any."""
         return self._header
+
+
+def _given_array(array: NDArray[Any], _source: object) -> NDArray[Any]:
+    """``read_func`` of :meth:`FileImageStack.from_array`: the array itself."""
+    return array

@@ -74,7 +74,12 @@ def check_channels(layout: AxesLayout, channels: Sequence[int] | None) -> list[i
         raise ValueError(f"The channel selection is empty; choose indices in [0, {n_c}) or None.")
     for c in selected:
         if not 0 <= c < n_c:
-            raise ValueError(f"Channel index {c} is outside [0, {n_c}) (C={n_c}).")
+            # CAREamics' own wording, so code and tests written for its stacks match ours.
+            raise ValueError(
+                f"Channel index {c} is out of bounds for data with {n_c} channels. Check the "
+                "provided `channels` parameter in the configuration for erroneous channel "
+                "indices."
+            )
     return selected
 
 

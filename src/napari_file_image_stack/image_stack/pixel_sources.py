@@ -3,6 +3,10 @@
 Every source shows the data in the file's own axes and dtype and answers
 ``read_box(starts, stops)`` with the pixels of that box. ``FileImageStack``
 and the lazy napari view are both built on them.
+
+Every source is safe in worker processes: after a fork it makes its own
+locks, handles and decode threads on first use, and it pickles as what it
+reads (file, offsets, layout), re-opening in the process that unpickles it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import mmap
 import os
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -143,6 +148,10 @@ class MappedPixels:
     @property
     def owned_nbytes(self) -> int:
         return 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A mapping cannot be pickled: the new process maps the file itself.
+        return (MappedPixels, (self._path, self._offset, self._shape, self._file_dtype))
 
     def _mapped(self) -> NDArray[Any]:
         if self._array is None:
@@ -274,6 +283,10 @@ class ReadPixels:
         self._strides = tuple(math.prod(self._shape[d + 1 :]) for d in range(len(self._shape)))
         self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A descriptor means nothing in another process: the new one opens the file.
+        return (ReadPixels, (self._path, self._offset, self._shape, self._file_dtype))
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self._shape
@@ -354,8 +367,10 @@ class ChunkGrid:
         Rows and columns of one segment (a tile, or a strip of full width).
     offsets, bytecounts : numpy.ndarray
         ``(n_pages, n_segments)`` byte offsets and sizes of the segments.
-    decode : callable
-        tifffile's segment decoder of the series' key page.
+    decode : callable or None
+        tifffile's segment decoder of the series' key page. It is a local
+        closure, so it is left out when the grid is pickled and rebuilt from
+        ``key`` on first use (see :meth:`decoder`).
     files : tuple of Path
         The files holding the pages (one for most series; several for a
         multi-file OME-TIFF, Micro-Manager or Prairie View series).
@@ -369,6 +384,8 @@ class ChunkGrid:
         the decoder (``jpegtables``, ``jpegheader``); empty for other codecs.
     page_decode : numpy.ndarray
         ``(n_pages,)`` index into ``decode_kwargs`` of each page.
+    key : tuple of (Path, int, int), optional
+        File, series and pyramid level whose key page gives ``decode``.
     """
 
     lead_shape: tuple[int, ...]
@@ -378,12 +395,32 @@ class ChunkGrid:
     segment_width: int
     offsets: NDArray[np.int64]
     bytecounts: NDArray[np.int64]
-    decode: DecodeFunc
+    decode: DecodeFunc | None
     files: tuple[Path, ...]
     page_files: NDArray[np.int32]
     stamps: tuple[FileStamp, ...]
     decode_kwargs: tuple[dict[str, Any], ...] = ({},)
     page_decode: NDArray[np.int32] | None = None
+    key: tuple[Path, int, int] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["decode"] = None  # tifffile's decoder is a local closure: not picklable
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)  # frozen: bypass __setattr__
+
+    def decoder(self) -> DecodeFunc:
+        """tifffile's segment decoder, rebuilt from the key page after unpickling."""
+        decode = self.decode
+        if decode is None:
+            with _rebuild_lock:
+                decode = self.decode
+                if decode is None:
+                    decode = _key_decoder(self.key, self.files[0] if self.files else None)
+                    object.__setattr__(self, "decode", decode)
+        return decode
 
     @property
     def is_multifile(self) -> bool:
@@ -406,8 +443,38 @@ class ChunkGrid:
         return -(-self.width // self.segment_width)
 
 
+def _key_decoder(key: tuple[Path, int, int] | None, path: Path | None) -> DecodeFunc:
+    """The segment decoder of a series' key page, read again from the file."""
+    import tifffile
+
+    if key is None:
+        raise ImageFileError(f"{path}: cannot rebuild the segment decoder (no key page).")
+    file, series, level = key
+    try:
+        with tifffile.TiffFile(file) as tif:
+            base = tif.series[series]
+            decode: DecodeFunc = (base.levels[level] if level else base).keyframe.decode
+    except FileNotFoundError as exc:
+        raise ImageFileError(f"{file}: the file is gone.") from exc
+    except Exception as exc:
+        raise ImageFileError(f"{file}: cannot read its header again ({exc}).") from exc
+    return decode
+
+
+# The decode threads belong to one process: a forked child inherits the pool object
+# but none of its threads, so waiting on it would hang. Each process makes its own.
 _pool_lock = threading.Lock()
+_rebuild_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+
+
+def _forget_parent_pool() -> None:
+    global _pool, _pool_lock, _rebuild_lock
+    _pool, _pool_lock, _rebuild_lock = None, threading.Lock(), threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_pool)
 
 
 def _decode_pool() -> ThreadPoolExecutor:
@@ -418,6 +485,16 @@ def _decode_pool() -> ThreadPoolExecutor:
                 max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tiff-decode"
             )
         return _pool
+
+
+DEFAULT_CACHE_BYTES = 64 << 20
+"""Default size of each ``ChunkedPixels``' cache of decoded segments (64 MiB).
+
+Training draws many patches from one file before moving on; keeping decoded
+tiles/strips (in the file's dtype) spares decoding them again for every patch.
+Change it per stack with ``FileImageStack.from_tiff(..., cache_bytes=n)``, or
+for all stacks opened later by setting this module attribute; 0 turns it off.
+"""
 
 
 # Below this many segments a thread pool costs more than it saves.
@@ -444,15 +521,44 @@ class ChunkedPixels:
         Segment layout learned from the header.
     dtype : numpy.dtype
         Dtype of the decoded data.
+    cache_bytes : int, optional
+        Bytes of decoded segments kept, least recently used dropped first;
+        :data:`DEFAULT_CACHE_BYTES` when None, 0 for none.
     """
 
-    def __init__(self, path: Path, grid: ChunkGrid, dtype: np.dtype[Any]) -> None:
+    def __init__(
+        self, path: Path, grid: ChunkGrid, dtype: np.dtype[Any], cache_bytes: int | None = None
+    ) -> None:
         self._path = Path(path)
         self._grid = grid
         self._dtype = np.dtype(dtype)
         self._fds: dict[int, int] = {}  # file index -> descriptor, in least-recent-use order
-        self._lock = threading.RLock()
         self._closed = False
+        self.cache_bytes = DEFAULT_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
+        self._cache: OrderedDict[tuple[int, int], tuple[Any, tuple[int, ...]]] = OrderedDict()
+        self._cached_nbytes = 0
+        self._new_locks()
+
+    def _new_locks(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._cache_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Descriptors, locks and the cache stay behind; the new process opens lazily.
+        return {
+            "path": self._path,
+            "grid": self._grid,
+            "dtype": self._dtype,
+            "cache_bytes": self.cache_bytes,
+            "closed": self._closed,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        ChunkedPixels.__init__(
+            self, state["path"], state["grid"], state["dtype"], state["cache_bytes"]
+        )
+        self._closed = state["closed"]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -464,7 +570,8 @@ class ChunkedPixels:
 
     @property
     def owned_nbytes(self) -> int:
-        return 0
+        """Bytes of decoded segments in the cache."""
+        return self._cached_nbytes
 
     @property
     def open_files(self) -> int:
@@ -507,6 +614,29 @@ class ChunkedPixels:
     def _segment(
         self, fd: int, page: int, index: int
     ) -> tuple[NDArray[Any] | None, tuple[int, ...]]:
+        if self.cache_bytes <= 0:
+            return self._decode_segment(fd, page, index)
+        key = (page, index)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        segment, position = self._decode_segment(fd, page, index)
+        nbytes = 0 if segment is None else int(segment.nbytes)
+        if nbytes <= self.cache_bytes:
+            with self._cache_lock:
+                if key not in self._cache:
+                    self._cache[key] = (segment, position)
+                    self._cached_nbytes += nbytes
+                while self._cached_nbytes > self.cache_bytes and self._cache:
+                    old, _ = self._cache.popitem(last=False)[1]
+                    self._cached_nbytes -= 0 if old is None else int(old.nbytes)
+        return segment, position
+
+    def _decode_segment(
+        self, fd: int, page: int, index: int
+    ) -> tuple[NDArray[Any] | None, tuple[int, ...]]:
         grid = self._grid
         count = int(grid.bytecounts[page, index])
         if count == 0:
@@ -518,13 +648,17 @@ class ChunkedPixels:
         slot = 0 if grid.page_decode is None else int(grid.page_decode[page])
         kwargs = grid.decode_kwargs[slot]
         try:
-            segment, position, _ = grid.decode(data, index, **kwargs)
+            segment, position, _ = grid.decoder()(data, index, **kwargs)
         except Exception as exc:
             path = grid.files[int(grid.page_files[page])]
             raise ImageFileError(f"{path}: cannot decode pixel data: {exc}") from exc
         return segment, position
 
     def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        if self._pid != os.getpid():
+            # A forked child: the parent's locks may have been held at the fork. The
+            # descriptors stay valid (pread has no shared offset), the cache a private copy.
+            self._new_locks()
         with self._lock:  # descriptors are shared by the decode threads of one box
             return self._read_box(starts, stops)
 
@@ -601,6 +735,9 @@ class ChunkedPixels:
         with self._lock:
             self._closed = True
             fds, self._fds = self._fds, {}
+            with self._cache_lock:
+                self._cache.clear()
+                self._cached_nbytes = 0
         for fd in fds.values():
             os.close(fd)
 
@@ -617,10 +754,16 @@ class ZarrPixels:
     """
 
     def __init__(self, path: Path, series: int = 0, level: int = 0) -> None:
+        self._path, self._series, self._level = Path(path), int(series), int(level)
+        self._open()
+
+    def _open(self) -> None:
         import tifffile
         import zarr  # only this path needs zarr
 
-        self._tif: Any = tifffile.TiffFile(path)
+        series, level = self._series, self._level
+        self._pid = os.getpid()
+        self._tif: Any = tifffile.TiffFile(self._path)
         try:
             self._store = self._tif.series[series].aszarr(level=level)
             self._array: Any = zarr.open(self._store, mode="r")
@@ -640,9 +783,18 @@ class ZarrPixels:
     def owned_nbytes(self) -> int:
         return 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ZarrPixels, (self._path, self._series, self._level))
+
     def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
         if self._tif is None:
             raise ValueError("These pixels were closed.")
+        if self._pid != os.getpid():
+            # tifffile's handle seeks then reads: a forked child shares the parent's file
+            # offset, so two processes would read each other's bytes. Open our own.
+            inherited = self._tif
+            self._open()
+            inherited.close()  # this process' copy of the descriptor only
         return np.asarray(self._array[_box_slices(starts, stops)])
 
     def close(self) -> None:

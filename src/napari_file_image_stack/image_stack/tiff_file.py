@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from .errors import ImageFileError
 from .file_stamp import FileStamp
-from .pixel_sources import ChunkGrid, PixelSource
+from .pixel_sources import ChunkedPixels, ChunkGrid, PixelSource
 from .tiff_layouts import (
     STRATEGIES,
     ChunkedLayout,
@@ -286,7 +286,11 @@ class TiffHeader:
         self.stamp.check(self.path)
 
     def open_pixels(
-        self, source: str | os.PathLike[str] | None = None, *, for_display: bool = False
+        self,
+        source: str | os.PathLike[str] | None = None,
+        *,
+        for_display: bool = False,
+        cache_bytes: int | None = None,
     ) -> PixelSource:
         """Open the pixels with this header's strategy (a ``read_func`` for ``FileImageStack``).
 
@@ -296,7 +300,11 @@ class TiffHeader:
             The file; must be the header's file if given.
         for_display : bool
             For a long-lived view: read uncompressed data with ``pread`` rather
-            than keeping a mapping whose touched pages count in the process RSS.
+            than keeping a mapping whose touched pages count in the process RSS,
+            and keep no decoded segments unless ``cache_bytes`` asks for it.
+        cache_bytes : int, optional
+            Size of the decoded-segment cache of tiled/compressed pixels;
+            ``pixel_sources.DEFAULT_CACHE_BYTES`` when None.
 
         Returns
         -------
@@ -306,7 +314,10 @@ class TiffHeader:
         if source is not None and os.fspath(source) != os.fspath(self.path):
             raise ValueError(f"This header belongs to {self.path}, not {source}.")
         self.check_unchanged()
-        return self.layout.open(self, for_display)
+        pixels = self.layout.open(self, for_display)
+        if isinstance(pixels, ChunkedPixels) and (for_display or cache_bytes is not None):
+            pixels.cache_bytes = 0 if cache_bytes is None else int(cache_bytes)
+        return pixels
 
 
 def _series_files(series: Any, path: Path) -> tuple[Path, ...]:

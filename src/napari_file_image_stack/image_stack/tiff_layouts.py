@@ -415,6 +415,7 @@ def _chunk_grid(info: SeriesInfo) -> ChunkGrid | None:
         stamps=tuple(stamps),
         decode_kwargs=tuple(decode_kwargs),
         page_decode=page_decode,
+        key=(info.path, info.series_index, info.level),
     )
     n_planar = samples if page_axes == "SYX" else 1
     if offsets.shape[1] != n_planar * grid.segments_down * grid.segments_across:

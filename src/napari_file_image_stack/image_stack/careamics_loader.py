@@ -1,0 +1,77 @@
+"""A CAREamics ``ImageStackLoader``: train CAREamics from our file-backed stacks.
+
+CAREamics (0.3.5) takes a custom loader through
+``careamics.ImageStackLoading(load_file_image_stacks)`` with
+``data_type="custom"``; with ``in_memory=False`` its ``LimitFilesPatchExtractor``
+then loads and closes our stacks one file at a time. CAREamics is not a
+dependency: nothing here imports it, the function only follows its protocol
+``loader(source, axes, *args, **kwargs) -> Sequence[ImageStack]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ImageFileError
+from .file_image_stack import FileImageStack
+from .tiff_file import Strategy, tiff_files_in
+
+Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def load_file_image_stacks(
+    source: Source,
+    axes: str,
+    *,
+    strategy: Strategy | None = None,
+    cache_bytes: int | None = None,
+) -> list[FileImageStack]:
+    """Make one :class:`FileImageStack` per TIFF file, reading headers only.
+
+    Parameters
+    ----------
+    source : str, Path or sequence of them
+        A TIFF file, a folder (its TIFF files, sorted by name), or a sequence
+        of files and folders, in this order.
+    axes : str
+        Axes of the data in every file, a subset of ``STCZYX`` (CAREamics'
+        ``DataConfig.axes``).
+    strategy : {"mapped", "chunked", "zarr", "whole"}, optional
+        Force how pixels are reached (benchmarks, tests); best per file by default.
+    cache_bytes : int, optional
+        Size of each stack's decoded-segment cache for tiled/compressed files;
+        the library default when None.
+
+    Returns
+    -------
+    list of FileImageStack
+        Unloaded stacks, in ``source`` order; CAREamics loads and closes them.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file or folder does not exist.
+    ImageFileError
+        (a ``ValueError``) if ``source`` names no TIFF file, a file is not a
+        readable TIFF, or ``axes`` do not fit a file.
+    """
+    items: Sequence[str | os.PathLike[str]]
+    if isinstance(source, str | os.PathLike):
+        items = [source]
+    else:
+        items = list(source)
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder.")
+        found = tiff_files_in(path)
+        if path.is_dir() and not found:
+            raise ImageFileError(f"{path}: the folder holds no TIFF files.")
+        paths.extend(found)
+    if not paths:
+        raise ImageFileError(f"{source!r}: no TIFF files given.")
+    options = {} if cache_bytes is None else {"cache_bytes": cache_bytes}
+    return [FileImageStack.from_tiff(p, axes, strategy=strategy, **options) for p in paths]
