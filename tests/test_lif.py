@@ -1,0 +1,234 @@
+"""LIF stacks against liffile (the oracle), on minimal LIF files written here.
+
+No LIF writer exists on PyPI; :func:`write_lif` writes the documented
+container (an XML header block, then one memory block per image), and every
+file is checked to be read back by liffile before it is used.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+liffile = pytest.importorskip("liffile")
+
+from napari_file_image_stack.image_stack import ImageStack  # noqa: E402
+from napari_file_image_stack.image_stack.errors import (  # noqa: E402
+    ImageFileError,
+    StaleFileError,
+)
+from napari_file_image_stack.image_stack.formats import open_lif_stacks  # noqa: E402
+
+
+def write_lif(path: Path, images: list[tuple[str, np.ndarray]]) -> None:
+    """Write images given as ``TZCYX`` arrays (planar channels) into a version-2 LIF file."""
+    children, blocks = [], [("MemBlock_0", b"")]
+    for i, (name, a) in enumerate(images, 1):
+        nt, nz, nc, ny, nx = a.shape
+        size = a.dtype.itemsize
+        channels = "".join(
+            f'<ChannelDescription DataType="{int(a.dtype.kind == "f")}" ChannelTag="0" '
+            f'Resolution="{8 * size}" '
+            f'NameOfMeasuredQuantity="" Min="0" Max="0" Unit="" LUTName="Gray" '
+            f'IsLUTInverted="0" '
+            f'BytesInc="{c * nx * ny * size}" BitInc="0"/>'
+            for c in range(nc)
+        )
+        dims = [(1, nx, size), (2, ny, nx * size)]
+        if nz > 1:
+            dims.append((3, nz, nx * ny * nc * size))
+        if nt > 1:
+            dims.append((4, nt, nx * ny * nc * nz * size))
+        dimensions = "".join(
+            f'<DimensionDescription DimID="{d}" NumberOfElements="{n}" Origin="0" '
+            f'Length="{(n - 1) * 2e-7}" Unit="m" BitInc="0" BytesInc="{inc}"/>'
+            for d, n, inc in dims
+        )
+        block_id, data = f"MemBlock_{i}", a.tobytes()
+        children.append(
+            f'<Element Name="{name}" UniqueID="id-{i}"><Data><Image><ImageDescription>'
+            f"<Channels>{channels}</Channels><Dimensions>{dimensions}</Dimensions>"
+            f'</ImageDescription></Image></Data><Memory Size="{len(data)}" '
+            f'MemoryBlockID="{block_id}"/><Children/></Element>'
+        )
+        blocks.append((block_id, data))
+    xml = (
+        '<LMSDataContainerHeader Version="2"><Element Name="test" UniqueID="root">'
+        '<Data><Experiment Path="" IsSavedFlag="1"/></Data>'
+        '<Memory Size="0" MemoryBlockID="MemBlock_0"/>'
+        f"<Children>{''.join(children)}</Children></Element></LMSDataContainerHeader>"
+    )
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IIBI", 0x70, 2 * len(xml) + 5, 0x2A, len(xml)))
+        f.write(xml.encode("utf-16-le"))
+        for block_id, data in blocks:
+            f.write(struct.pack("<IIBQBI", 0x70, 0, 0x2A, len(data), 0x2A, len(block_id)))
+            f.write(block_id.encode("utf-16-le"))
+            f.write(data)
+
+
+def images(seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [
+        ("timelapse", rng.integers(0, 65535, (3, 4, 2, 40, 52), dtype=np.uint16)),
+        ("plane", rng.integers(0, 255, (1, 1, 1, 33, 27), dtype=np.uint8)),
+        ("stack", rng.random((1, 5, 1, 16, 16), dtype=np.float32)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def lif_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("lif") / "series.lif"
+    write_lif(path, images())
+    return path
+
+
+def oracle(path: Path, name: str) -> np.ndarray:
+    with liffile.LifFile(path) as lif:
+        (image,) = [im for im in lif.images if im.path == name]
+        return image.asarray(), "".join(image.dims)
+
+
+def test_written_file_is_read_back_by_liffile(lif_file):
+    for (name, array), stack in zip(images(), open_lif_stacks(lif_file), strict=True):
+        data, _ = oracle(lif_file, name)
+        np.testing.assert_array_equal(data, array.reshape(data.shape))
+        assert stack.name == name
+
+
+@pytest.mark.timeout(60)
+def test_patches_equal_liffile(lif_file):
+    rng = np.random.default_rng(3)
+    stacks = open_lif_stacks(lif_file)
+    assert [s.original_axes for s in stacks] == ["TZCYX", "YX", "ZYX"]
+    assert stacks[0].data_shape == (3, 2, 4, 40, 52)
+    assert stacks[0].scale == pytest.approx({"X": 0.2, "Y": 0.2, "Z": 0.2})
+    for stack in stacks:
+        assert isinstance(stack, ImageStack)
+        data, dims = oracle(lif_file, stack.name)
+        # the oracle's data in SC(Z)YX with zero padding around it
+        full = data
+        for letter in "TZC":
+            if letter not in dims:
+                full = full[np.newaxis]
+                dims = letter + dims
+        full = full.transpose([dims.index(a) for a in "TCZYX"]).astype(np.float32)
+        spatial = "ZYX" if "Z" in stack.original_axes else "YX"
+        if spatial == "YX":
+            full = full[:, :, 0]
+        n = len(spatial)
+        pad = 128
+        padded = np.pad(full, [(0, 0), (0, 0)] + [(pad, pad)] * n)
+        shape = full.shape[2:]
+        for _ in range(15):
+            size = [int(rng.integers(1, s + 8)) for s in shape]
+            coords = [int(rng.integers(-s // 2, e)) for s, e in zip(size, shape, strict=True)]
+            sample = int(rng.integers(0, stack.data_shape[0]))
+            channels = [int(c) for c in rng.permutation(stack.data_shape[1])]
+            got = stack.extract_patch(sample, channels, coords, size)
+            box = tuple(slice(c + pad, c + pad + s) for c, s in zip(coords, size, strict=True))
+            np.testing.assert_array_equal(got, padded[sample][channels][(slice(None), *box)])
+
+
+def _rchar() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs /proc/self/io")
+def test_reads_no_more_than_the_planes_the_box_touches(tmp_path):
+    path = tmp_path / "big.lif"
+    big = np.zeros((1, 8, 1, 512, 512), np.uint16)
+    write_lif(path, [("big", big)])
+    stack = open_lif_stacks(path)[0]
+    stack.load()
+    before = _rchar()
+    stack.extract_patch(0, None, (2, 100, 100), (2, 64, 64))
+    read = _rchar() - before
+    plane = 512 * 512 * 2
+    assert 0 < read <= 2 * plane  # two planes touched, of eight
+    assert read <= 2 * 64 * 512 * 2 + 4096  # in fact only their 64 rows
+
+
+def _patch(stack) -> np.ndarray:
+    return stack.extract_patch(1, None, (1, 3, 4), (2, 20, 20))
+
+
+@pytest.mark.timeout(60)
+def test_pickle_and_forked_workers(lif_file):
+    stack = open_lif_stacks(lif_file)[0]
+    want = _patch(stack)
+    clone = pickle.loads(pickle.dumps(stack))
+    assert not clone.is_loaded
+    np.testing.assert_array_equal(_patch(clone), want)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        for got in pool.map(_patch, [stack] * 4):
+            np.testing.assert_array_equal(got, want)
+    stack.close()
+    assert not stack.is_loaded
+
+
+def test_stale_file(tmp_path):
+    path = tmp_path / "changing.lif"
+    write_lif(path, images())
+    stack = open_lif_stacks(path)[0]
+    _patch(stack)
+    with open(path, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(StaleFileError, match=r"changing\.lif"):
+        _patch(stack)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "zeroed-header", "not-lif", "empty"])
+def test_damaged_files_give_clear_errors(tmp_path, damage):
+    path = tmp_path / f"{damage}.lif"
+    write_lif(path, images())
+    data = path.read_bytes()
+    if damage == "truncated":
+        data = data[: len(data) - 1000]
+    elif damage == "zeroed-header":
+        data = b"\0" * 64 + data[64:]
+    elif damage == "not-lif":
+        data = b"no Leica file here\n" * 50
+    else:
+        data = b""
+    path.write_bytes(data)
+    with pytest.raises(ImageFileError, match=damage):
+        open_lif_stacks(path)
+
+
+def test_missing_reader_names_the_extra(lif_file):
+    code = (
+        "import sys; sys.modules['liffile'] = None\n"  # as if liffile were not installed
+        "from napari_file_image_stack.image_stack.formats import open_lif_stacks\n"
+        f"open_lif_stacks({str(lif_file)!r})\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "ReaderNotInstalledError" in run.stderr
+    assert 'pip install "napari-file-image-stack[lif]"' in run.stderr
+
+
+def test_displayed_planes_equal_liffile(lif_file):
+    from napari_file_image_stack._format_layers import layer_data_for_lif
+
+    layers = layer_data_for_lif(lif_file)
+    assert len(layers) == 2 + 1 + 1  # the time-lapse's two channels, then one layer each
+    for data, kwargs, _ in layers:
+        stack = kwargs["metadata"]["file_image_stack"]
+        want, dims = oracle(lif_file, stack.name)
+        if "channel" in kwargs["metadata"]:
+            want = np.take(want, kwargs["metadata"]["channel"], axis=dims.index("C"))
+        assert data.shape == want.shape
+        for index in np.ndindex(*data.shape[:-2]):
+            np.testing.assert_array_equal(np.asarray(data[index]), want[index])
