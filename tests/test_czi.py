@@ -304,7 +304,7 @@ def test_displayed_planes_equal_pylibczirw(czi_file):
             for z in range(n_z):
                 want = oracle_patch(czi_file, stack.scene, "Z", s, (z, 0, 0), (1, h, w))
                 np.testing.assert_array_equal(np.asarray(data[s, z]), want[channel, 0])
-        kwargs["metadata"]["lazy_pixels"].close()
+        kwargs["metadata"]["file_record"].release()
 
 
 def test_directory_fast_and_general_parsers_agree(czi_file):

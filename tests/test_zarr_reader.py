@@ -78,7 +78,9 @@ def test_multiscale_lazy_layers_split_channels(make_napari_viewer, tmp_path) -> 
     assert str(first.units[-1]) == "micrometer"
     stack = first.metadata["file_image_stack"]
     assert isinstance(stack, ZarrImageStack) and stack is layers[2].metadata["file_image_stack"]
-    assert first.metadata["axes"] == "TCYX" and first.metadata["axes_source"] == "metadata"
+    record = first.metadata["file_record"]
+    assert record.axes == "TCYX" and record.axes_state == "metadata"
+    assert record is layers[2].metadata["file_record"] and record.source_stack is stack
     np.testing.assert_array_equal(np.asarray(layers[2].data[0][1, 5:9]), data[1, 2, 5:9])
     patch = stack.extract_patch(1, [2], (5, 0), (4, 64))
     assert np.array_equal(patch[0], data[1, 2, 5:9].astype(np.float32))
@@ -94,12 +96,17 @@ def test_patch_preview_widget_on_zarr_layer(make_napari_viewer, tmp_path) -> Non
     (layer,) = viewer.open(str(path), plugin=PLUGIN)
     widget = PatchPreviewWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    entry = widget._file_of(layer)
+    widget.choose_layer(layer)
+    entry = widget.current
+    assert entry is not None and entry is layer.metadata["file_record"]
     assert entry.shape == (3, 48, 48) and entry.layout is not None
     widget.set_axes("SYX")  # re-reads no pixels: the zarr stack is rebuilt with other axes
     assert isinstance(entry.stack, ZarrImageStack) and entry.stack.data_shape == (3, 1, 48, 48)
+    assert layer.metadata["file_image_stack"] is entry.stack
+    widget.extract_patch()
     report = widget.training_report_now()
-    assert report is not None
+    assert report is not None and report.files[0].axes == "SYX"
+    assert "region reads" in widget.session.files_text()
 
 
 @pytest.mark.timeout(120)

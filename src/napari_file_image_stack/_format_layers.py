@@ -1,8 +1,8 @@
 """napari layer data for CZI and LIF files, in the same shape as the TIFF reader's.
 
 Each scene (CZI) or image (LIF) becomes a lazy layer, or one layer per channel
-for a C axis of up to ``MAX_SPLIT_CHANNELS``; ``metadata[METADATA_KEY]`` holds
-its stack. Only displayed planes are read.
+for a C axis of up to ``MAX_SPLIT_CHANNELS``; ``metadata[RECORD_KEY]`` holds
+its :class:`FileRecord` (which owns the display pixels). Only displayed planes are read.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from typing import Any, cast
 
 import numpy as np
 
-from ._reader import _CHANNEL_COLORMAPS, MAX_SPLIT_CHANNELS, METADATA_KEY, contrast_estimate
+from ._reader import _CHANNEL_COLORMAPS, MAX_SPLIT_CHANNELS, contrast_estimate
 from .image_stack.formats import CziImageStack, open_czi_stacks, open_lif_stacks
 from .image_stack.formats.lazy_stack import DisplaySource, LazyFormatStack
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
+from .image_stack.metadata_axes import AxesGuess
+from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -36,6 +38,13 @@ def layer_data_for_lif(path: str | os.PathLike[str], axes: str | None = None) ->
     ]
 
 
+def _size_of(source: object) -> int:
+    try:
+        return os.stat(str(source).split("@", 1)[0]).st_size  # CZI sources may end "@scene"
+    except OSError:
+        return 0
+
+
 def _czi_name(stack: CziImageStack, n_scenes: int) -> str:
     name = stack.data_path.name
     return f"{name} [scene {stack.scene}]" if n_scenes > 1 else name
@@ -47,15 +56,15 @@ def _layers(stack: LazyFormatStack, name: str) -> list[LayerData]:
     axes = stack.original_axes
     scale_of = dict(getattr(stack, "scale", {}))
     scale = [scale_of.get(a, 1.0) for a in axes]
-    metadata: dict[str, Any] = {
-        METADATA_KEY: stack,
-        "axes": axes,
-        "axes_source": "metadata",
-        "axes_reason": "from the file's dimensions",
-        "source_path": str(stack.source),
-        "lazy_pixels": shared,
-        "notices": [],
-    }
+    record = FileRecord.from_stack(
+        stack,
+        key=str(stack.source),
+        title=name,
+        guess=AxesGuess(axes, "metadata", "from the file's dimensions"),
+        pixels=shared,
+        size_bytes=_size_of(stack.source),
+    )
+    metadata: dict[str, Any] = {RECORD_KEY: record, STACK_KEY: record.stack}
     c_axis = axes.index("C") if "C" in axes else None
     n_c = stack.original_data_shape[c_axis] if c_axis is not None else 1
     if c_axis is None or n_c > MAX_SPLIT_CHANNELS:

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .image_stack import TiffHeader, is_tiff_name
+from .image_stack import TiffHeader
+from .image_stack.image_files import image_files_in, is_format_name, is_image_file_name
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess, axes_from_tiff_axes
 from .image_stack.series_members import SeriesMembers
-from .image_stack.tiff_file import tiff_files_in
 from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
 
 LayerData = tuple[Any, dict[str, Any], str]
@@ -45,7 +45,8 @@ def _as_list(path: PathOrPaths) -> list[str]:
 
 
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[Any]] | None:
-    """Return the reader if every path is a TIFF name or a folder holding TIFFs; never raises.
+    """Return the reader if every path is an image file (TIFF-family, CZI, LIF) or a folder
+    holding one; never raises.
 
     Parameters
     ----------
@@ -59,20 +60,22 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[Any]] |
     """
     try:
         paths = _as_list(path)
-        if paths and all(_holds_tiffs(p) if os.path.isdir(p) else is_tiff_name(p) for p in paths):
+        if paths and all(
+            _holds_images(p) if os.path.isdir(p) else is_image_file_name(p) for p in paths
+        ):
             return read_paths
     except Exception:
         pass
     return None
 
 
-def _holds_tiffs(folder: str) -> bool:
-    """True if a folder has a TIFF-family file directly inside; stops at the first one found.
+def _holds_images(folder: str) -> bool:
+    """True if a folder has an image file directly inside; stops at the first one found.
 
     Other folders (a ``.zarr`` store, say) are left to other readers.
     """
     with os.scandir(folder) as entries:
-        return any(is_tiff_name(e.name) and e.is_file() for e in entries)
+        return any(is_image_file_name(e.name) and e.is_file() for e in entries)
 
 
 def read_paths(path: PathOrPaths) -> list[Any]:
@@ -99,9 +102,9 @@ def read_paths(path: PathOrPaths) -> list[Any]:
     watch_current_viewer()  # release each file when its last layer goes, dock or not
     files: list[Path] = []
     for p in _as_list(path):
-        found = tiff_files_in(p)
+        found = image_files_in(p)
         if not found:
-            show_warning(f"Cannot open {p}: the folder holds no TIFF files.")
+            show_warning(f"Cannot open {p}: the folder holds no TIFF, CZI or LIF files.")
         files.extend(found)
     layers: list[Any] = []
     opened = 0
@@ -113,14 +116,16 @@ def read_paths(path: PathOrPaths) -> list[Any]:
             skipped[file] = owner
             continue
         try:
-            file_layers = layer_data_for_file(file)
+            file_layers = _layer_data_for_any(file)
         except Exception as exc:  # one bad file must not stop a drop
             message = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
             show_warning(f"Cannot open {message}")
             continue
+        if not file_layers:
+            continue
         record = file_layers[0][1]["metadata"][RECORD_KEY]
-        assert record.header is not None
-        members.add(file, record.header.series_files)
+        if record.header is not None:
+            members.add(file, record.header.series_files)
         for notice in record.notices:
             show_warning(notice)
         if opened >= MAX_VISIBLE_FILES:
@@ -137,6 +142,16 @@ def read_paths(path: PathOrPaths) -> list[Any]:
             "the layer list or in Patch preview."
         )
     return layers or [(None,)]
+
+
+def _layer_data_for_any(path: Path) -> list[LayerData]:
+    """Layer data for a TIFF-family, CZI or LIF file."""
+    if is_format_name(path):
+        from ._format_layers import layer_data_for_czi, layer_data_for_lif
+        from .image_stack.formats import is_czi_name
+
+        return layer_data_for_czi(path) if is_czi_name(path) else layer_data_for_lif(path)
+    return layer_data_for_file(path)
 
 
 def guess_axes(header: TiffHeader) -> AxesGuess:

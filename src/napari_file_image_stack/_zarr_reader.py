@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ._reader import _CHANNEL_COLORMAPS, MAX_SPLIT_CHANNELS, METADATA_KEY, LayerData, PathOrPaths
+from ._reader import _CHANNEL_COLORMAPS, MAX_SPLIT_CHANNELS, LayerData, PathOrPaths
 from .image_stack.open_stacks import ZARR_MARKERS
 from .image_stack.zarr_stores import is_remote, local_path
+from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
 
 
 class ZarrLevelView:
@@ -162,14 +163,10 @@ def _layers_of(stack: Any, source: str, series: int | str, n_series: int) -> lis
     base = source.rstrip("/").rsplit("/", 1)[-1]
     name = base if n_series == 1 else f"{base} [{series}]"
     key = source if n_series == 1 else f"{source.rstrip('/')}/{series}"
+    record = FileRecord.from_stack(stack, key=key, title=name, guess=guess)
     metadata: dict[str, Any] = {
-        METADATA_KEY: stack,
-        "axes": guess.axes,
-        "axes_source": guess.source,
-        "axes_reason": guess.reason,
-        "tiff_axes": labels,
-        "source_path": key,
-        "lazy_pixels": None,
+        RECORD_KEY: record,
+        STACK_KEY: record.stack,
         "ngff_version": ngff.version if ngff is not None else None,
     }
     c_axis = labels.index("C") if "C" in labels else None
@@ -213,6 +210,9 @@ def read_zarr(path: PathOrPaths) -> list[Any]:
     """
     from napari.utils.notifications import show_warning
 
+    from ._layer_records import watch_current_viewer
+
+    watch_current_viewer()  # close each source's stack when its last layer goes
     layers: list[Any] = []
     for source in _as_list(path):
         try:

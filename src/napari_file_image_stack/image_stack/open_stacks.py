@@ -75,9 +75,35 @@ def _open_tiff(source: str, axes: str | None, options: dict[str, Any]) -> list[I
     return [FileImageStack.from_header(header, axes)]
 
 
+def _is_czi(source: str) -> bool:
+    from .formats.czi import is_czi_name
+
+    return not is_remote(source) and is_czi_name(source)
+
+
+def _open_czi(source: str, axes: str | None, options: dict[str, Any]) -> list[ImageStack]:
+    from .formats.czi import open_czi_stacks
+
+    return list(open_czi_stacks(source, axes))
+
+
+def _is_lif(source: str) -> bool:
+    from .formats.lif import is_lif_name
+
+    return not is_remote(source) and is_lif_name(source)
+
+
+def _open_lif(source: str, axes: str | None, options: dict[str, Any]) -> list[ImageStack]:
+    from .formats.lif import open_lif_stacks
+
+    return list(open_lif_stacks(source, axes))
+
+
 FORMATS: list[Format] = [
     Format("zarr", is_zarr_source, _open_zarr),
     Format("tiff", _is_tiff, _open_tiff),
+    Format("czi", _is_czi, _open_czi),
+    Format("lif", _is_lif, _open_lif),
 ]
 """Formats in the order they are tried; the first that matches opens the source."""
 

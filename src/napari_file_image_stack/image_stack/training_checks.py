@@ -13,13 +13,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .axes import AxesLayout, check_axes
 from .dataset_rules import DatasetMember, consistency_problems
-from .metadata_axes import AxesSource, axes_from_tiff_axes
+from .image_files import image_files_in, is_format_name
+from .metadata_axes import AxesGuess, AxesSource, axes_from_tiff_axes
 from .open_stacks import is_zarr_source
 from .sampling import patches_per_sample
 from .series_members import SeriesMembers
-from .tiff_file import TiffHeader, tiff_files_in
+from .tiff_file import TiffHeader
 
 MANY_CHANNELS = 10
 """A C axis larger than this is probably Z or samples."""
@@ -114,8 +117,8 @@ class DatasetReport:
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files named, and the TIFF files of folders named (sorted by name)."""
-    return [f for p in paths for f in tiff_files_in(p)]
+    """Files named, and the image files (TIFF, CZI, LIF) of folders named (sorted by name)."""
+    return [f for p in paths for f in image_files_in(p)]
 
 
 def report_file(path: Path, axes: str | None = None) -> FileReport:
@@ -156,15 +159,34 @@ def report_zarr(source: str, axes: str | None = None) -> list[FileReport]:
     except (OSError, ValueError) as exc:
         reason = str(exc) if source in str(exc) else f"{source}: {exc}"
         return [FileReport(source, axes, "missing", None, None, None, 0, None, [reason])]
+    return _report_stacks(stacks)
+
+
+def report_stacks(source: str, axes: str | None = None) -> list[FileReport]:
+    """Describe each stack :func:`.open_stacks.open_image_stacks` makes of a CZI or LIF file."""
+    from .open_stacks import open_image_stacks
+
+    try:
+        stacks = open_image_stacks(source, axes)
+    except (OSError, ValueError, ImportError) as exc:
+        reason = str(exc) if source in str(exc) else f"{source}: {exc}"
+        return [FileReport(source, axes, "missing", None, None, None, 0, None, [reason])]
+    return _report_stacks(stacks)
+
+
+def _report_stacks(stacks: Sequence[Any]) -> list[FileReport]:
     reports = []
     for stack in stacks:
-        guess = stack.axes_guess
+        guess = getattr(stack, "axes_guess", None) or AxesGuess(
+            stack.original_axes, "metadata", "from the file's dimensions"
+        )
+        dtype = getattr(stack, "stored_dtype", stack.data_dtype)
         report = describe(
-            stack.source,
-            stack.original_data_shape,
-            str(stack.data_dtype),
+            str(stack.source),
+            tuple(stack.original_data_shape),
+            str(np.dtype(dtype)),
             0,
-            stack.axes,
+            getattr(stack, "axes", stack.original_axes),
             guess.source,
         )
         if guess.source == "guessed":
@@ -397,6 +419,9 @@ def inspect_dataset(
         else:
             tiff_paths.append(raw)
     for path in expand_paths(tiff_paths):
+        if is_format_name(path):
+            files.extend(report_stacks(os.fspath(path), axes))
+            continue
         owner = members.owner_of(path)
         if owner is not None:
             skipped[path] = owner  # its pages are already in that file's series

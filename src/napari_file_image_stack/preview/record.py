@@ -54,8 +54,13 @@ class FileRecord:
         The display pixels shared by the file's layers; owned by this record.
     array : array-like or None
         The data of a plain array layer.
-    stack : FileImageStack or None
-        The stack with the current axes; None while the axes are missing.
+    stack : FileImageStack, ZarrImageStack, a format stack, or None
+        The stack with the current axes; None while the axes are missing. Any
+        stack with the library's ``ManagedStack`` protocol plus ``axes`` and
+        ``layout``.
+    source_stack : stack or None
+        For files opened as stacks of another kind (zarr, CZI, LIF): the stack
+        the reader made, from which :meth:`with_axes` derives new ones.
     axes_state : AxesState
         Where the current axes came from.
     notices : tuple of str
@@ -71,9 +76,10 @@ class FileRecord:
     header: TiffHeader | None = None
     pixels: SharedPixels | None = None
     array: Any = None
-    stack: FileImageStack | None = None
+    stack: Any = None
     axes_state: AxesState = "missing"
     notices: tuple[str, ...] = ()
+    source_stack: Any = None
 
     @classmethod
     def from_header(cls, header: TiffHeader, axes: str | None = None) -> FileRecord:
@@ -117,10 +123,46 @@ class FileRecord:
             record.axes_state = guess.source
         return record
 
+    @classmethod
+    def from_stack(
+        cls,
+        stack: Any,
+        *,
+        key: str,
+        title: str,
+        guess: AxesGuess,
+        pixels: SharedPixels | None = None,
+        size_bytes: int = 0,
+        notices: tuple[str, ...] = (),
+    ) -> FileRecord:
+        """The record of a source opened as a stack of another kind (zarr, CZI, LIF).
+
+        ``guess`` says where the stack's axes came from; with ``guess.axes``
+        None the stack is kept only to derive one with the user's axes.
+        """
+        record = cls(
+            key=key,
+            title=title,
+            shape=tuple(int(n) for n in stack.original_data_shape),
+            dtype=str(np.dtype(getattr(stack, "stored_dtype", stack.data_dtype))),
+            size_bytes=size_bytes,
+            guess=guess,
+            pixels=pixels,
+            notices=notices,
+            source_stack=stack,
+        )
+        if guess.axes:
+            record.stack = stack
+            record.axes_state = guess.source
+        return record
+
     @property
     def axes(self) -> str | None:
         """The current axes, or None while missing."""
-        return self.stack.axes if self.stack is not None else None
+        if self.stack is None:
+            return None
+        # A format stack (CZI, LIF) names its stored axes only as ``original_axes``.
+        return str(getattr(self.stack, "axes", None) or self.stack.original_axes)
 
     @property
     def layout(self) -> AxesLayout | None:
@@ -142,7 +184,7 @@ class FileRecord:
         """:attr:`axes_state` in the training report's words (confirmed counts as given)."""
         return "given" if self.axes_state == "confirmed" else self.axes_state
 
-    def with_axes(self, axes: str) -> FileImageStack:
+    def with_axes(self, axes: str) -> Any:
         """A new stack of this file with ``axes``.
 
         Raises
@@ -153,6 +195,13 @@ class FileRecord:
         check_axes(axes, self.shape)
         if self.header is not None:
             return FileImageStack.from_header(self.header, axes)
+        if self.source_stack is not None:
+            if not hasattr(self.source_stack, "with_axes"):
+                raise ValueError(
+                    f"{self.title}: its axes come from the file's own dimensions "
+                    f"({self.source_stack.original_axes}) and cannot be changed here."
+                )
+            return self.source_stack.with_axes(axes)  # no pixels read
         return FileImageStack.from_array(np.asarray(self.array), axes, self.title)
 
     def release(self) -> None:

@@ -114,7 +114,7 @@ class PreviewSession:
         running on the old stack cannot put it back (see :meth:`read_patch`).
         """
         axes = text.strip().upper()
-        if record.stack is not None and axes == record.stack.axes:
+        if record.stack is not None and axes == record.axes:
             return ""
         try:
             stack = record.with_axes(axes)
@@ -267,7 +267,13 @@ class PreviewSession:
                 lines.append(f"{record.title}: axes not set")
                 continue
             state = "loaded" if stack.is_loaded else "closed"
-            strategy = stack.header.strategy if stack.header is not None else "in memory"
+            header = getattr(stack, "header", None)
+            if header is not None:
+                strategy = header.strategy
+            elif record.source_stack is not None:  # zarr, CZI, LIF: read region by region
+                strategy = f"{type(stack).__name__}, region reads"
+            else:
+                strategy = "in memory"
             lines.append(
                 f"{record.title}: {state}, {size_text(stack.owned_nbytes)} owned ({strategy})"
             )

@@ -1,0 +1,38 @@
+"""Which local files are image files this library opens: TIFF-family, CZI and LIF.
+
+One rule for the napari reader, folder scans and ``inspect``; the names of
+each family live with it (:mod:`.tiff_names`, :mod:`.formats`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .formats.czi import is_czi_name
+from .formats.lif import is_lif_name
+from .tiff_names import is_tiff_name
+
+FORMAT_PATTERNS = ("czi", "lif")
+"""Extensions of the non-TIFF formats, as listed in ``napari.yaml``."""
+
+
+def is_format_name(path: str | os.PathLike[str]) -> bool:
+    """True for a CZI or LIF file name (opened as one stack per scene/image)."""
+    return is_czi_name(path) or is_lif_name(path)
+
+
+def is_image_file_name(path: str | os.PathLike[str]) -> bool:
+    """True for any file name this library opens."""
+    return is_tiff_name(path) or is_format_name(path)
+
+
+def image_files_in(path: str | os.PathLike[str]) -> list[Path]:
+    """The image files a path stands for: itself, or those in a folder sorted by name."""
+    p = Path(path)
+    if p.is_dir():
+        return sorted(
+            (c for c in p.iterdir() if c.is_file() and is_image_file_name(c)),
+            key=lambda c: c.name,
+        )
+    return [p]
