@@ -159,8 +159,11 @@ def guess_axes(header: TiffHeader) -> AxesGuess:
     return axes_from_tiff_axes(header.tiff_axes, header.shape)
 
 
-def contrast_estimate(view: LazyTiffArray) -> tuple[float, float]:
-    """Contrast limits from a strided sample of the middle plane, so napari scans nothing."""
+def contrast_estimate(view: Any) -> tuple[float, float]:
+    """Contrast limits from a strided sample of the middle plane, so napari scans nothing.
+
+    ``view`` is any lazy array-like (``shape``, ``dtype``, integer/slice indexing).
+    """
     dtype = view.dtype
     if dtype == np.uint8 or dtype == np.bool_:
         return (0.0, 255.0) if dtype == np.uint8 else (0.0, 1.0)

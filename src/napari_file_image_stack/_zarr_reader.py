@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ._reader import _CHANNEL_COLORMAPS, MAX_SPLIT_CHANNELS, LayerData, PathOrPaths
+from ._reader import (
+    _CHANNEL_COLORMAPS,
+    MAX_SPLIT_CHANNELS,
+    LayerData,
+    PathOrPaths,
+    contrast_estimate,
+)
 from .image_stack.open_stacks import ZARR_MARKERS
 from .image_stack.zarr_stores import is_remote, local_path
 from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
@@ -103,20 +109,6 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[Any]] |
     return None
 
 
-def _contrast(level: ZarrLevelView) -> tuple[float, float]:
-    """Contrast limits from a strided sample of the middle plane of the smallest level."""
-    if level.dtype == np.uint8:
-        return (0.0, 255.0)
-    key: list[Any] = [n // 2 for n in level.shape[:-2]]
-    key += [slice(None, None, max(1, n // 256)) for n in level.shape[-2:]]
-    sample = np.asarray(level[tuple(key)], dtype=np.float64)
-    finite = sample[np.isfinite(sample)]
-    if finite.size == 0:
-        return (0.0, 1.0)
-    lo, hi = float(finite.min()), float(finite.max())
-    return (lo, hi) if hi > lo else (lo, lo + 1.0)
-
-
 def layer_data_for_zarr(source: str, axes: str | None = None, **options: Any) -> list[LayerData]:
     """Layer data for every image of a zarr source (metadata and a contrast sample only).
 
@@ -180,7 +172,7 @@ def _layers_of(stack: Any, source: str, series: int | str, n_series: int) -> lis
             "scale": [scale[i] for i in keep],
             "translate": [translate[i] for i in keep],
             "units": tuple(units[i] for i in keep),
-            "contrast_limits": _contrast(views[-1]),
+            "contrast_limits": contrast_estimate(views[-1]),  # smallest level
         }
 
     if c_axis is None or n_c > MAX_SPLIT_CHANNELS:
