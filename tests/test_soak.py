@@ -50,11 +50,17 @@ def previews(viewer) -> list:
 
 
 def napari_cost_per_layer(viewer, qtbot) -> float:
-    """RSS that napari itself spends on one small image layer, measured here."""
-    warm = viewer.add_image(np.zeros((2, 32, 32), np.float32))
+    """RSS that napari itself spends on one image layer showing a plane of the files' size.
+
+    The layers hold real (touched) planes of the files' plane shape, as the browsed layers
+    hold their sliced plane: a tiny or all-zero layer (untouched calloc pages) would measure
+    almost nothing of what napari keeps per shown plane (slice, texture copy, thumbnail).
+    """
+    plane = (np.arange(SHAPE[1] * SHAPE[2]) % 4000).astype(np.uint16).reshape(SHAPE[1:])
+    warm = viewer.add_image(plane.copy())
     qtbot.wait(50)
     before = rss()
-    extra = [viewer.add_image(np.zeros((2, 32, 32), np.float32)) for _ in range(20)]
+    extra = [viewer.add_image((plane + i).reshape(1, *SHAPE[1:])) for i in range(20)]
     qtbot.wait(50)
     cost = (rss() - before) / len(extra)
     for layer in [warm, *extra]:
