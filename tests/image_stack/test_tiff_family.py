@@ -31,7 +31,7 @@ from tiff_family import (
     write_pyramid_ome,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def oracle(path: Path, series: int = 0, level: int = 0) -> np.ndarray:
