@@ -1,11 +1,13 @@
 """Real servers on 127.0.0.1 for the remote zarr tests: static HTTP with ranges, and moto's S3.
 
-Both count the requests they answer, so tests can check how many a patch makes.
+Both count the requests they answer (moto's through werkzeug's request log, see
+:func:`s3_request_log`), so tests can check how many a patch makes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 
 @dataclass
@@ -38,7 +41,9 @@ class RequestLog:
 
 
 class _RangeHandler(SimpleHTTPRequestHandler):
-    """Static files with single ``Range: bytes=a-b`` support (http.server has none)."""
+    """Static files with single ``Range: bytes=a-b`` support (http.server has none), and an
+    ``ETag`` (size and mtime) and ``Last-Modified`` on every answer, as static servers send.
+    """
 
     log: RequestLog
     status_override: int | None = None
@@ -60,6 +65,7 @@ class _RangeHandler(SimpleHTTPRequestHandler):
             self.log.add(("GET", self.path, rng, 404))
             self.send_error(404)
             return
+        st = path.stat()
         data = path.read_bytes()
         status = 200
         if rng:
@@ -79,6 +85,8 @@ class _RangeHandler(SimpleHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("ETag", f'"{st.st_size:x}-{st.st_mtime_ns:x}"')
+        self.send_header("Last-Modified", self.date_time_string(int(st.st_mtime)))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
         self.end_headers()
@@ -156,3 +164,35 @@ def upload_folder(endpoint: str, bucket: str, folder: Path, prefix: str) -> None
             relative = path.relative_to(folder).as_posix()
             key = f"{prefix}/{relative}" if prefix else relative
             client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@contextlib.contextmanager
+def s3_request_log() -> Iterator[RequestLog]:
+    """Count the requests moto's server answers, from werkzeug's request log.
+
+    Entries are (method, path with query, None, status): the log has no range header.
+    """
+    log = RequestLog()
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = _ANSI.sub("", record.getMessage())
+            found = re.search(r'"(\w+) (\S+) [^"]*" (\d+)', text)
+            if found:
+                log.add((found[1], unquote(found[2]), None, int(found[3])))
+
+    logger = logging.getLogger("werkzeug")
+    handler = Handler(logging.INFO)
+    saved = (logger.level, logger.propagate)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # counted here, not printed
+    logger.addHandler(handler)
+    try:
+        yield log
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]

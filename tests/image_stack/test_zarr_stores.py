@@ -55,7 +55,9 @@ def test_http_patches_exact_and_one_get_per_chunk(stores, backend, name) -> None
         )
         assert stack.axes == "TCYX" and stack.source.startswith(url)
         assert all(status in (200, 206, 404) for *_, status in log.entries)
-        for corner, size in [((0, 0), (16, 16)), ((8, 8), (16, 16)), ((-5, 50), (20, 20))]:
+        indexed: set[str] = set()  # shards whose index was read (once per shard)
+        boxes = [((0, 0), (16, 16)), ((8, 8), (16, 16)), ((-5, 50), (20, 20)), ((2, 40), (9, 9))]
+        for corner, size in boxes:
             log.clear()
             patch = stack.extract_patch(1, [1, 2], corner, size)
             expected = np.zeros((2, *size), np.float32)
@@ -73,8 +75,8 @@ def test_http_patches_exact_and_one_get_per_chunk(stores, backend, name) -> None
                 assert len(gets) == 2 * len(rows) * len(cols), gets
                 continue
             # Shards of 2 x 2 inner chunks: a shard whose inner chunks are all touched is
-            # fetched whole in one GET; otherwise its index (a suffix range) and then one
-            # ranged GET per inner chunk touched.
+            # fetched whole in one GET; otherwise its index (a suffix range, the first
+            # time only: it is cached) and then one ranged GET per inner chunk touched.
             for c in (1, 2):
                 for sy in {r // 2 for r in rows}:
                     for sx in {q // 2 for q in cols}:
@@ -84,10 +86,34 @@ def test_http_patches_exact_and_one_get_per_chunk(stores, backend, name) -> None
                         if len(inner) == 4:
                             assert [g[2] for g in mine] == [None], mine
                         else:
-                            assert sorted(g[2].startswith("bytes=-") for g in mine) == [
-                                False
-                            ] * len(inner) + [True], mine
-            assert len(gets) == sum(1 for _ in gets)
+                            index_read = [] if key in indexed else [True]
+                            assert (
+                                sorted(g[2].startswith("bytes=-") for g in mine)
+                                == [False] * len(inner) + index_read
+                            ), mine
+                            indexed.add(key)
+        # Each partly read shard's index was fetched exactly once over the four boxes.
+        shards = {f"/sharded.zarr/a/c/1/{c}/0/{sx}" for c in (1, 2) for sx in (0, 1)}
+        assert indexed == (shards if sharded else set())
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_open_reads_each_metadata_document_once(stores, backend) -> None:
+    root, _ = stores
+    with http_server(root) as (url, log):
+        # NGFF 0.5 (zarr v3, consolidated): the one zarr.json, no v2 probes.
+        ZarrImageStack.from_uri(f"{url}/v05.ome.zarr", backend=backend)
+        assert [path for _, path, _, _ in log.gets()] == ["/v05.ome.zarr/zarr.json"]
+        log.clear()
+        ZarrImageStack.from_uri(f"{url}/sharded.zarr/a", "TCYX", backend=backend)
+        assert [path for _, path, _, _ in log.gets()] == ["/sharded.zarr/a/zarr.json"]
+        log.clear()
+        # NGFF 0.4 (zarr v2): one v3 probe, then zarr's v2 documents, each once.
+        ZarrImageStack.from_uri(f"{url}/v04.ome.zarr", backend=backend)
+        paths = [path for _, path, _, _ in log.gets()]
+        names = ("zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata")
+        assert sorted(paths) == sorted(f"/v04.ome.zarr/{name}" for name in names), paths
 
 
 @pytest.mark.timeout(120)

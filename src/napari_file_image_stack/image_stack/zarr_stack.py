@@ -8,7 +8,10 @@ bioformats2raw collections and plain arrays from a path or a URL.
 Patches are cut by :func:`.patch.extract_patch` over a :class:`ZarrPixels`
 source, so zarr data follows the same padding, channel and sample rules as
 TIFF data. zarr-python reads exactly the chunks (or shard inner chunks) a box
-touches, concurrently on its event loop; nothing is cached.
+touches, concurrently on its event loop. Remote stores are wrapped in a
+:class:`~.zarr_read_cache.ZarrReadCache`, so each shard index is fetched once
+(a small byte-bounded LRU) and zarr's metadata probes are answered once at open;
+no pixel bytes are cached.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -25,12 +29,19 @@ from .axes import AxesLayout
 from .errors import ImageFileError
 from .metadata_axes import AxesGuess
 from .patch import extract_patch as _extract_patch
-from .zarr_stores import Backend, RemoteSourceError, is_remote, open_store
+from .zarr_stores import (
+    DEFAULT_INDEX_CACHE_BYTES,
+    Backend,
+    RemoteSourceError,
+    is_remote,
+    open_store,
+)
 
 if TYPE_CHECKING:
     import zarr
 
     from .ngff import NgffImage
+    from .zarr_read_cache import ShardIndexSpec, ZarrReadCache
 
 
 _AXES_BY_NDIM = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TCZYX", 6: "STCZYX"}
@@ -45,11 +56,15 @@ class ZarrPixels:
         The array, in its stored axes.
     source : str
         What it is, for error messages.
+    cache : ZarrReadCache, optional
+        The remote store's shard-index cache, dropped and read again when a
+        shard changed under it.
     """
 
-    def __init__(self, array: zarr.Array, source: str) -> None:
+    def __init__(self, array: zarr.Array, source: str, cache: ZarrReadCache | None = None) -> None:
         self._array: zarr.Array | None = array
         self._source = source
+        self._cache = cache
 
     @property
     def _data(self) -> zarr.Array:
@@ -68,12 +83,35 @@ class ZarrPixels:
 
     @property
     def owned_nbytes(self) -> int:
-        return 0
+        return 0 if self._cache is None else self._cache.nbytes
 
     def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]:
+        from .zarr_read_cache import StaleShardError
+
         box = tuple(slice(int(a), int(b)) for a, b in zip(starts, stops, strict=True))
+        cache = self._cache
+        try:
+            return self._read(box)
+        except StaleShardError:
+            pass  # a shard changed on the server: read again with fresh indexes
+        except RemoteSourceError:
+            raise
+        except Exception:
+            # Inner chunks read at the offsets of an index cached before the shard was
+            # rewritten fail to decode (on servers that give no ETag to notice it sooner).
+            if cache is None or cache.n_indexes == 0:
+                raise
+        if cache is not None:
+            cache.clear_cache()
+        return self._read(box)
+
+    def _read(self, box: tuple[slice, ...]) -> NDArray[Any]:
+        from .zarr_read_cache import StaleShardError
+
         try:
             return np.asarray(self._data[box])
+        except StaleShardError:
+            raise
         except OSError as exc:
             raise RemoteSourceError(
                 f"{self._source}: reading a chunk failed ({type(exc).__name__}: {exc})."
@@ -81,6 +119,8 @@ class ZarrPixels:
 
     def close(self) -> None:
         self._array = None
+        if self._cache is not None:
+            self._cache.clear_cache()
 
 
 def _remote_error(uri: str, exc: BaseException) -> Exception:
@@ -132,8 +172,9 @@ def list_series(
 
     text = os.fspath(uri)
     try:
-        store = open_store(text, storage_options, backend)
-        node = zarr.open(store=store, mode="r")
+        store = _open_read_store(text, storage_options, backend)
+        with _metadata_memo(store):
+            node = open_node(store)
     except FileNotFoundError:
         raise
     except Exception as exc:
@@ -143,16 +184,56 @@ def list_series(
     attrs = dict(node.attrs)
     if not is_bioformats2raw(attrs) or has_multiscales(attrs):
         return [0]
-    if "OME" in node:
-        listed = bioformats2raw_series(dict(node["OME"].attrs))
-        if listed:
-            return list(listed)
-    found: list[int | str] = []
-    while str(len(found)) in node and len(found) < 10_000:  # numbered series, no listing needed
-        found.append(str(len(found)))
+    with _metadata_memo(store):
+        if "OME" in node:
+            listed = bioformats2raw_series(dict(node["OME"].attrs))
+            if listed:
+                return list(listed)
+        found: list[int | str] = []
+        while str(len(found)) in node and len(found) < 10_000:  # numbered series, no listing
+            found.append(str(len(found)))
     if not found:
         raise ImageFileError(f"{text}: a bioformats2raw collection without series.")
     return found
+
+
+def _open_read_store(
+    uri: str,
+    storage_options: Mapping[str, Any] | None,
+    backend: Backend | None,
+    index_cache_bytes: int = DEFAULT_INDEX_CACHE_BYTES,
+) -> Any:
+    """The store at ``uri``; a remote one wrapped in a :class:`.ZarrReadCache`."""
+    store = open_store(uri, storage_options, backend)
+    if not is_remote(uri):
+        return store  # local reads are cheap and always current: nothing to cache
+    from .zarr_read_cache import ZarrReadCache
+
+    return ZarrReadCache(store, index_cache_bytes)
+
+
+def _metadata_memo(store: Any) -> AbstractContextManager[None]:
+    """A block in which a remote store answers each metadata probe once."""
+    from .zarr_read_cache import ZarrReadCache
+
+    return store.metadata_memo() if isinstance(store, ZarrReadCache) else nullcontext()
+
+
+def open_node(store: Any, path: str = "") -> zarr.Array | zarr.Group:
+    """Open the zarr array or group at ``path`` (metadata only), format told to zarr.
+
+    Without ``zarr_format`` zarr probes v3 and v2 metadata documents
+    (``zarr.json``, ``.zarray``, ``.zgroup``, ``.zattrs``) at once; one read of
+    ``zarr.json`` decides the format first, and inside :func:`_metadata_memo`
+    that read is the only request a v3 open makes.
+    """
+    import zarr
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    key = f"{path.strip('/')}/zarr.json" if path.strip("/") else "zarr.json"
+    fmt: Literal[2, 3] = 3 if sync(store.get(key, default_buffer_prototype())) is not None else 2
+    return zarr.open(store=store, path=path, mode="r", zarr_format=fmt)
 
 
 def open_image_array(
@@ -186,7 +267,7 @@ def open_image_array(
         parse_multiscales,
     )
 
-    node = zarr.open(store=store, mode="r")
+    node = open_node(store)
     if isinstance(node, zarr.Array):
         if level != 0:
             raise ImageFileError(f"{where}: a plain zarr array has only level 0, not {level}.")
@@ -232,6 +313,22 @@ def open_image_array(
     if not isinstance(array, zarr.Array):
         raise ImageFileError(f"{image_where}: {ngff.level_paths[level]!r} is not an array.")
     return array, ngff, ngff.axes_guess(array.shape)
+
+
+def _shard_index_spec(array: zarr.Array) -> ShardIndexSpec | None:
+    from .zarr_read_cache import shard_index_spec
+
+    return shard_index_spec(array)
+
+
+def _watch_shards(store: Any, spec: ShardIndexSpec | None) -> ZarrReadCache | None:
+    """Point a remote store's cache at this array's shard indexes; None for other stores."""
+    from .zarr_read_cache import ZarrReadCache
+
+    if not isinstance(store, ZarrReadCache):
+        return None
+    store.watch_shards(spec)
+    return store
 
 
 class ZarrImageStack:
@@ -306,7 +403,10 @@ class ZarrImageStack:
         self._uri: str | None = None
         self._storage_options: dict[str, Any] | None = None
         self._backend: Backend | None = None
-        self._pixels: ZarrPixels | None = ZarrPixels(array, self._source)
+        self._index_spec = _shard_index_spec(array)
+        self._index_cache_bytes = DEFAULT_INDEX_CACHE_BYTES
+        cache = _watch_shards(store, self._index_spec)
+        self._pixels: ZarrPixels | None = ZarrPixels(array, self._source, cache)
         self._pid = os.getpid()
         self.ngff: NgffImage | None = None
         self.level = 0
@@ -399,14 +499,20 @@ class ZarrImageStack:
 
     @property
     def owned_nbytes(self) -> int:
-        """Process memory held for pixels: none, zarr keeps no chunk cache here."""
-        return 0
+        """Process memory held for this stack: the cached shard indexes of a remote
+        sharded array (bounded by ``shard_index_cache_bytes``); no pixels are cached.
+        """
+        if self._pixels is None or self._pid != os.getpid():
+            return 0
+        return self._pixels.owned_nbytes
 
     @property
     def pixels(self) -> ZarrPixels:
         """The array as a pixel source, (re-)opened in this process if needed."""
         if self._pixels is None or self._pid != os.getpid():
-            self._pixels = ZarrPixels(self._open_array(), self._source)
+            array = self._open_array()
+            cache = _watch_shards(self._store, self._index_spec)
+            self._pixels = ZarrPixels(array, self._source, cache)
             self._pid = os.getpid()
         return self._pixels
 
@@ -415,7 +521,7 @@ class ZarrImageStack:
         _ = self.pixels
 
     def close(self) -> None:
-        """Drop the open array; the next patch re-opens it."""
+        """Drop the open array and the cached shard indexes; the next patch re-opens it."""
         pixels, self._pixels = self._pixels, None
         if pixels is not None:
             pixels.close()
@@ -454,7 +560,9 @@ class ZarrImageStack:
         if self._store is None or self._pid != os.getpid():
             # A store inherited through fork may hold the parent's sockets and event loop.
             if self._uri is not None:
-                self._store = open_store(self._uri, self._storage_options, self._backend)
+                self._store = _open_read_store(
+                    self._uri, self._storage_options, self._backend, self._index_cache_bytes
+                )
             else:
                 self._store = pickle.loads(pickle.dumps(self._store))
         try:
@@ -476,6 +584,7 @@ class ZarrImageStack:
         series: int | str = 0,
         backend: Backend | None = None,
         guess_missing: bool = False,
+        shard_index_cache_bytes: int = DEFAULT_INDEX_CACHE_BYTES,
     ) -> Self:
         """Open an OME-Zarr image, a bioformats2raw series or a plain zarr array.
 
@@ -502,6 +611,10 @@ class ZarrImageStack:
             When the metadata gives no usable axes, guess them from the number
             of dimensions (``YX``, ``ZYX``, ``TZYX``, ``TCZYX``, ``STCZYX``)
             instead of raising; the guess is marked in :attr:`axes_guess`.
+        shard_index_cache_bytes : int
+            Bound of the shard-index cache of a remote sharded array (see
+            :class:`~.zarr_read_cache.ZarrReadCache`); counted in
+            :attr:`owned_nbytes`.
 
         Returns
         -------
@@ -518,14 +631,20 @@ class ZarrImageStack:
             If a local path does not exist.
         """
         text = os.fspath(uri)
+        if shard_index_cache_bytes < 0:
+            raise ValueError(
+                "shard_index_cache_bytes must be 0 (no cache) or positive, "
+                f"not {shard_index_cache_bytes}."
+            )
         try:
-            store = open_store(text, storage_options, backend)
+            store = _open_read_store(text, storage_options, backend, shard_index_cache_bytes)
         except FileNotFoundError:
             raise
         except Exception as exc:
             raise _remote_error(text, exc) from exc
         try:
-            array, ngff, guess = open_image_array(store, text, level=level, series=series)
+            with _metadata_memo(store):
+                array, ngff, guess = open_image_array(store, text, level=level, series=series)
         except Exception as exc:
             raise _remote_error(text, exc) from exc
         if axes is None:
@@ -542,6 +661,7 @@ class ZarrImageStack:
             chosen = AxesGuess(axes, "given", "given by the user")
         stack = cls.__new__(cls)
         stack._init_from_array(array, axes, store)
+        stack._index_cache_bytes = shard_index_cache_bytes
         if is_remote(text):
             stack._source = f"{text.rstrip('/')}/{stack._array_path}"
             stack._uri = text

@@ -28,6 +28,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds to establish a connection."""
 MAX_RETRIES = 1
+DEFAULT_INDEX_CACHE_BYTES = 4 * 1024 * 1024
+"""Bound of one remote stack's shard-index cache (a 16 x 16 inner-chunk index is 4 KiB)."""
 
 
 _obstore_started = False
