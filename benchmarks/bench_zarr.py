@@ -147,20 +147,43 @@ def case_remote(kind: str, endpoint: str, n: int, shape: tuple[int, ...]) -> dic
     return {"first_ms": first * 1e3, "per_s": n / (time.perf_counter() - t1)}
 
 
+def chunks_touched(y: int, x: int, chunk: int = 128) -> int:
+    """Chunks (or shard inner chunks) a PATCH x PATCH box at (y, x) touches."""
+    rows = (y + PATCH - 1) // chunk - y // chunk + 1
+    cols = (x + PATCH - 1) // chunk - x // chunk + 1
+    return rows * cols
+
+
 def case_requests(folder: str, n: int, shape: tuple[int, ...]) -> dict[str, Any]:
+    """GETs at open, for the first patch, per patch over n patches from a fresh stack (each
+    shard's index read on first touch), and per patch over the same boxes again (steady).
+    """
     from napari_file_image_stack import ZarrImageStack
     from zarr_servers import http_server
 
-    out = {}
+    todo = boxes(shape, n, seed=2)
+    touched = sum(chunks_touched(y, x) for _, y, x in todo) / n
+    out: dict[str, Any] = {"chunks_touched_per_patch": touched}
     with http_server(folder) as (url, log):
         for name in ("plain", "sharded"):
             log.clear()
             stack = ZarrImageStack.from_uri(f"{url}/{name}.zarr/data", "SYX")
             meta = len(log.gets())
-            log.clear()
-            for s, y, x in boxes(shape, n, seed=2):
-                stack.extract_patch(s, None, (y, x), (PATCH, PATCH))
-            out[name] = {"metadata_gets": meta, "gets_per_patch": len(log.gets()) / n}
+            counts = []
+            for _ in range(2):
+                log.clear()
+                for i, (s, y, x) in enumerate(todo):
+                    stack.extract_patch(s, None, (y, x), (PATCH, PATCH))
+                    if i == 0 and not counts:
+                        first = len(log.gets())
+                counts.append(len(log.gets()) / n)
+            out[name] = {
+                "metadata_gets": meta,
+                "first_patch_gets": first,
+                "gets_per_patch_cold": counts[0],
+                "gets_per_patch_steady": counts[1],
+                "index_cache_bytes": stack.owned_nbytes,
+            }
     return out
 
 

@@ -48,6 +48,8 @@ class _RangeHandler(SimpleHTTPRequestHandler):
     log: RequestLog
     status_override: int | None = None
     delay: float = 0.0
+    answers = 0  # counts answers, for an ETag that changes with each one
+    unstable_etag = False
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -85,7 +87,11 @@ class _RangeHandler(SimpleHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("ETag", f'"{st.st_size:x}-{st.st_mtime_ns:x}"')
+        etag = f"{st.st_size:x}-{st.st_mtime_ns:x}"
+        if self.unstable_etag:  # a misbehaving server: a new ETag on every answer
+            type(self).answers += 1
+            etag = f"{etag}-{type(self).answers}"
+        self.send_header("ETag", f'"{etag}"')
         self.send_header("Last-Modified", self.date_time_string(int(st.st_mtime)))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
@@ -99,14 +105,17 @@ class _RangeHandler(SimpleHTTPRequestHandler):
 
 @contextlib.contextmanager
 def http_server(
-    root: str | os.PathLike[str], status: int | None = None, delay: float = 0.0
+    root: str | os.PathLike[str],
+    status: int | None = None,
+    delay: float = 0.0,
+    unstable_etag: bool = False,
 ) -> Iterator[tuple[str, RequestLog]]:
     """Serve ``root`` on 127.0.0.1; yields the base URL and the request log."""
     log = RequestLog()
     handler = type(
         "Handler",
         (_RangeHandler,),
-        {"log": log, "status_override": status, "delay": delay},
+        {"log": log, "status_override": status, "delay": delay, "unstable_etag": unstable_etag},
     )
 
     def make(*args: Any, **kwargs: Any) -> _RangeHandler:

@@ -124,6 +124,8 @@ class ZarrReadCache(WrapperStore[Store]):
     def __init__(self, store: Store, max_bytes: int = DEFAULT_INDEX_CACHE_BYTES) -> None:
         super().__init__(store)
         self.max_bytes = int(max_bytes)
+        self.check_stamps = True
+        """Compare each inner-chunk answer's (size, ETag) with its index's."""
         self._spec: ShardIndexSpec | None = None
         self._init_cache()
 
@@ -195,8 +197,8 @@ class ZarrReadCache(WrapperStore[Store]):
             return await self._store.get(key, prototype, byte_range)
         if spec.is_index_read(key, byte_range):
             return await self._get_index(key, prototype, byte_range)
-        entry = self._entries.get(key)
-        if entry is not None and entry.stamp is not None and byte_range is not None:
+        entry = self._entries.get(key) if self.check_stamps and byte_range is not None else None
+        if entry is not None and entry.stamp is not None:
             return await self._get_checked(key, prototype, byte_range, entry)
         return await self._store.get(key, prototype, byte_range)
 
@@ -260,7 +262,11 @@ class ZarrReadCache(WrapperStore[Store]):
         return prototype.buffer.from_bytes(data), (meta["size"], meta.get("e_tag"))  # type: ignore[arg-type]
 
     async def _get_checked(
-        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest, entry: _IndexEntry
+        self,
+        key: str,
+        prototype: BufferPrototype,
+        byte_range: ByteRequest | None,
+        entry: _IndexEntry,
     ) -> Buffer | None:
         """An inner-chunk read of a cached shard, failing if the shard changed since."""
         data, stamp = await self._fetch(key, prototype, byte_range)
