@@ -195,6 +195,12 @@ def test_pickles_and_forks_with_an_empty_cache(served, method) -> None:
                 assert (before, after) == (0, INDEX_BYTES)
                 assert np.array_equal(patch[0], expected)
         assert stack.owned_nbytes == 4 * INDEX_BYTES  # the parent's own cache is untouched
+        # The store itself (an array's, e.g. from level_arrays) pickles without its cache.
+        store = stack.level_arrays()[0].store
+        restored = pickle.loads(pickle.dumps(store))
+        assert store.nbytes == 4 * INDEX_BYTES and restored.nbytes == 0
+        reread = zarr.open_array(store=restored, mode="r", zarr_format=3)  # rooted at the array
+        assert np.array_equal(np.asarray(reread[1, 3:12, 4:11]), expected)
 
 
 @pytest.mark.timeout(180)

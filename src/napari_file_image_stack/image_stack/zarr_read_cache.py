@@ -107,9 +107,11 @@ class ZarrReadCache(WrapperStore[Store]):
     Staleness: with an obstore backend every inner-chunk read of a cached
     shard checks the object's size and ETag in the same response; a change
     raises :class:`StaleShardError` (no extra request). Callers drop the cache
-    and read again (see ``ZarrPixels.read_box``), which also covers backends
-    that report no ETag: a rewritten shard read at stale offsets fails to
-    decode.
+    and read again (see ``ZarrPixels.read_box``). Without stamps (the fsspec
+    backend, servers that send no ETag and keep the size) a rewritten shard is
+    noticed only when its inner chunks, read at the old offsets, fail to
+    decode: true for compressed chunks whose sizes changed; an uncompressed
+    shard rewritten with chunks at other offsets is not noticed.
 
     The cache lives in one process: pickling keeps the store, not the cache.
 
@@ -124,12 +126,11 @@ class ZarrReadCache(WrapperStore[Store]):
     def __init__(self, store: Store, max_bytes: int = DEFAULT_INDEX_CACHE_BYTES) -> None:
         super().__init__(store)
         self.max_bytes = int(max_bytes)
-        self.check_stamps = True
-        """Compare each inner-chunk answer's (size, ETag) with its index's."""
         self._spec: ShardIndexSpec | None = None
         self._init_cache()
 
     def _init_cache(self) -> None:
+        self.check_stamps = True  # compare each inner-chunk answer's (size, ETag) with its index's
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _IndexEntry] = OrderedDict()
         self._nbytes = 0
