@@ -13,9 +13,15 @@ process (so page cache state and peak RSS are per case):
   peak RSS;
 - 50 files: open all (``from_tiff``), then one patch from each.
 
-The baseline is what the reference does: ``tifffile.imread`` + reshape to
-SC(Z)YX + ``astype(float32)``, then per patch a slice of the in-memory array
-copied and zero-padded into a new float32 patch.
+Two in-memory baselines: CAREamics' own ``FileImageStack`` (0.3.5, when
+installed; ``load()`` reads the whole file into a float32 array, each patch
+slices it), and the reference approach it follows (``tifffile.imread`` +
+reshape to SC(Z)YX + ``astype(float32)``, then per patch a slice of the
+in-memory array copied and zero-padded into a new float32 patch).
+
+Warm steady latencies are of pre-touched memory: the boxes are taken once
+(first touch: pages mapped, tiles decoded) and the second pass is timed, as
+CAREamics' array is touched by its ``load()``; the first pass is reported too.
 
 Usage::
 
@@ -156,31 +162,45 @@ def worker(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
 
     first3d, size2d, size3d = (0, 0, 0), (64, 64), (16, 64, 64)
     result: dict[str, Any] = {}
-    if case in ("ours", "ours-tiled"):
+
+    def steady(stack: Any, n_samples: int, spatial: tuple[int, ...], evict_each: bool) -> None:
+        """Median patch latency, 2D and 3D; warm: second pass over the same boxes."""
+        for label, size in (("2d", (1, *size2d)), ("3d", size3d)):
+            box_list = boxes(spatial, size, n, seed=len(label))
+            passes = []
+            for _ in range(1 if evict_each else 2):
+                times = []
+                for i, coords in enumerate(box_list):
+                    if evict_each:
+                        evict(path)
+                    t0 = time.perf_counter()
+                    stack.extract_patch(i % n_samples, None, coords, size)
+                    times.append(time.perf_counter() - t0)
+                passes.append(statistics.median(times))
+            result[f"steady_{label}_s"] = passes[-1]
+            result[f"touch_{label}_s"] = passes[0]
+
+    if case == "careamics":
+        from careamics.dataset.image_stack.file_image_stack import (
+            FileImageStack as CareamicsStack,
+        )
+
+        t0 = time.perf_counter()
+        theirs = CareamicsStack.from_tiff(path, "TZYX")
+        theirs.load()
+        theirs.extract_patch(0, None, first3d, size3d)
+        result["first_patch_s"] = time.perf_counter() - t0
+        steady(theirs, theirs.data_shape[0], tuple(theirs.data_shape[2:]), False)
+        result["owned_bytes"] = rss_anon() - anon0
+        theirs.close()
+    elif case in ("ours", "ours-tiled"):
         t0 = time.perf_counter()
         stack = FileImageStack.from_tiff(path, "TZYX")
         stack.load()
         stack.extract_patch(0, None, first3d, size3d)
         result["first_patch_s"] = time.perf_counter() - t0
         result["strategy"] = stack.header.strategy if stack.header else "?"
-        spatial = stack.data_shape[2:]
-        n_samples = stack.data_shape[0]
-        for label, size in (("2d", size2d), ("3d", size3d)):
-            times = []
-            box_list = boxes(spatial, (1, *size) if label == "2d" else size, n, seed=len(label))
-            for i, coords in enumerate(box_list):
-                sample = i % n_samples
-                if label == "2d":
-                    coords = (coords[0], *coords[1:])
-                    box_size = (1, *size)
-                else:
-                    box_size = size
-                if cache == "cold":
-                    evict(path)
-                t0 = time.perf_counter()
-                stack.extract_patch(sample, None, coords, box_size)
-                times.append(time.perf_counter() - t0)
-            result[f"steady_{label}_s"] = statistics.median(times)
+        steady(stack, stack.data_shape[0], tuple(stack.data_shape[2:]), cache == "cold")
         result["owned_bytes"] = rss_anon() - anon0
         stack.close()
     elif case == "base":
@@ -279,6 +299,13 @@ def worker(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
     return result
 
 
+def have_careamics() -> bool:
+    """True when CAREamics (whose ``FileImageStack`` is a baseline) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("careamics") is not None
+
+
 def run_case(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
     cmd = [sys.executable, str(HERE), "--worker", case, str(path), cache, str(n)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -327,6 +354,9 @@ def main() -> None:
             ):
                 rows[f"{case}-{cache}"] = run_case(case, path, cache, n)
             rows[f"base-tiled-{cache}"] = run_case("base", paths["tiled"], cache, 20)
+            if have_careamics():
+                rows[f"careamics-{cache}"] = run_case("careamics", paths["raw"], cache, n)
+                rows[f"careamics-tiled-{cache}"] = run_case("careamics", paths["tiled"], cache, 20)
         rows["many-warm"] = run_case("many", paths["many"], "warm", 0)
         rows["many-warm"] = run_case("many", paths["many"], "warm", 0)  # second run: truly warm
 
@@ -370,6 +400,31 @@ def report(rows: dict[str, dict[str, Any]], cfg: dict[str, Any], file_size: int)
             line(f"{cache}: steady {d} ours / baseline", ours[key] / base[key])
             line(f"{cache}: steady {d} ours / byte spans (pread)", ours[key] / spans[key])
             line(f"{cache}: steady {d} tiled ours / tile read+decode", tiled[key] / tiles[key])
+    if "careamics-warm" in rows:
+        print("against CAREamics' FileImageStack (issue 13 targets)")
+        for cache in ("warm", "cold"):
+            ours, theirs = rows[f"ours-{cache}"], rows[f"careamics-{cache}"]
+            line(
+                f"{cache}: first 3D patch raw, CAREamics / ours (>= 1000)",
+                theirs["first_patch_s"] / ours["first_patch_s"],
+            )
+            line(
+                f"{cache}: first 3D patch tiled, CAREamics / ours (>= 300)",
+                rows[f"careamics-tiled-{cache}"]["first_patch_s"]
+                / rows[f"ours-tiled-{cache}"]["first_patch_s"],
+            )
+        ours, theirs = rows["ours-warm"], rows["careamics-warm"]
+        for d, target in (("2d", 1.1), ("3d", 1.5)):
+            key = f"steady_{d}_s"
+            line(f"warm: steady {d} ours / CAREamics (<= {target})", ours[key] / theirs[key])
+            line(
+                f"warm: steady {d} first touch, ours / CAREamics",
+                ours[f"touch_{d}_s"] / theirs[key],
+            )
+            line(
+                f"warm: steady {d} tiled ours / CAREamics",
+                rows["ours-tiled-warm"][key] / theirs[key],
+            )
     owned = max(rows["ours-warm"]["owned_bytes"], rows["ours-cold"]["owned_bytes"])
     print(
         f"  owned memory, ours: {owned / 2**20:.1f} MiB = {100 * owned / file_size:.2f}% of the "
