@@ -27,6 +27,7 @@ Usage::
 
     python benchmarks/bench_patch_io.py            # full: a 2 GiB file, ~10 min
     python benchmarks/bench_patch_io.py --small    # < 60 s
+    python benchmarks/bench_patch_io.py --header   # header reads of 128-page files only
 """
 
 from __future__ import annotations
@@ -299,6 +300,45 @@ def worker(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
     return result
 
 
+def header_times(repeat: int = 9, number: int = 200) -> None:
+    """Header read of 128-page uniform files: ``TiffHeader.read`` against tifffile itself.
+
+    Best of ``repeat`` runs of ``number`` reads each, in this process; tifffile's
+    bare ``TiffFile`` open (first page parsed) is the floor, ``series[0]`` what
+    a reader that wants the series' shape pays.
+    """
+    import timeit
+
+    import tifffile
+
+    from napari_file_image_stack.image_stack.tiff_file import TiffHeader
+
+    data = np.zeros((128, 256, 256), np.uint16)
+    cases = {
+        "shaped (tifffile.imwrite)": {"metadata": {"axes": "ZYX"}},
+        "imagej": {"imagej": True, "metadata": {"axes": "ZYX"}},
+        "zstd-tiled 128x128": {"tile": (128, 128), "compression": "zstd"},
+    }
+    with tempfile.TemporaryDirectory(prefix="nfis-bench-") as tmp:
+        for name, kwargs in cases.items():
+            path = Path(tmp) / "h.tif"
+            tifffile.imwrite(path, data, **kwargs)
+
+            def series(path: Path = path) -> None:
+                with tifffile.TiffFile(path) as tif:
+                    _ = tif.series[0].shape
+
+            def best(func: Any) -> float:
+                return min(timeit.repeat(func, number=number, repeat=repeat)) / number
+
+            ours = best(lambda path=path: TiffHeader.read(path, with_scale=False))
+            bare = best(lambda path=path: tifffile.TiffFile(path).close())
+            print(
+                f"{name:<28} TiffHeader.read {fmt_s(ours)} | tifffile: open {fmt_s(bare)}, "
+                f"open + series[0] {fmt_s(best(series))}"
+            )
+
+
 def have_careamics() -> bool:
     """True when CAREamics (whose ``FileImageStack`` is a baseline) is installed."""
     import importlib.util
@@ -324,7 +364,13 @@ def main() -> None:
         "--worker", nargs=4, metavar=("CASE", "PATH", "CACHE", "N"), help=argparse.SUPPRESS
     )
     parser.add_argument("--keep", type=Path, help="generate the data in this folder and keep it")
+    parser.add_argument(
+        "--header", action="store_true", help="only time header reads of 128-page files (~10 s)"
+    )
     args = parser.parse_args()
+    if args.header:
+        header_times()
+        return
     if args.worker:
         case, path, cache, n = args.worker
         print(json.dumps(worker(case, Path(path), cache, int(n))))
