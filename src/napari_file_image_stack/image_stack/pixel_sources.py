@@ -751,6 +751,34 @@ class ChunkedPixels:
             found[i] = segment
             self._keep((jobs[i][1], jobs[i][3]), segment)
 
+        if ax == "YX":
+            # One sample per pixel (most files): a segment index lies at the same place in
+            # every page, so its source and target slices are worked out once per box.
+            spans: dict[int, tuple[tuple[slice, slice], tuple[Any, ...]] | None] = {}
+            for job, hit in zip(jobs, found, strict=True):
+                assert hit is not None
+                decoded_segment, position = hit
+                if decoded_segment is None:
+                    continue
+                if job[3] not in spans:
+                    _, _, top, left, _ = position
+                    r0 = max(y0, top)
+                    r1 = min(y1, top + decoded_segment.shape[1])
+                    c0 = max(x0, left)
+                    c1 = min(x1, left + decoded_segment.shape[2])
+                    spans[job[3]] = (
+                        (
+                            (slice(r0 - y0, r1 - y0), slice(c0 - x0, c1 - x0)),
+                            (0, slice(r0 - top, r1 - top), slice(c0 - left, c1 - left), 0),
+                        )
+                        if r0 < r1 and c0 < c1
+                        else None
+                    )
+                span = spans[job[3]]
+                if span is not None:
+                    out[job[0] + span[0]] = decoded_segment[span[1]]
+            return out
+
         for job, hit in zip(jobs, found, strict=True):
             assert hit is not None
             decoded_segment, position = hit
