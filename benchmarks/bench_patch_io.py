@@ -13,14 +13,21 @@ process (so page cache state and peak RSS are per case):
   peak RSS;
 - 50 files: open all (``from_tiff``), then one patch from each.
 
-The baseline is what the reference does: ``tifffile.imread`` + reshape to
-SC(Z)YX + ``astype(float32)``, then per patch a slice of the in-memory array
-copied and zero-padded into a new float32 patch.
+Two in-memory baselines: CAREamics' own ``FileImageStack`` (0.3.5, when
+installed; ``load()`` reads the whole file into a float32 array, each patch
+slices it), and the reference approach it follows (``tifffile.imread`` +
+reshape to SC(Z)YX + ``astype(float32)``, then per patch a slice of the
+in-memory array copied and zero-padded into a new float32 patch).
+
+Warm steady latencies are of pre-touched memory: the boxes are taken once
+(first touch: pages mapped, tiles decoded) and the second pass is timed, as
+CAREamics' array is touched by its ``load()``; the first pass is reported too.
 
 Usage::
 
     python benchmarks/bench_patch_io.py            # full: a 2 GiB file, ~10 min
     python benchmarks/bench_patch_io.py --small    # < 60 s
+    python benchmarks/bench_patch_io.py --header   # header reads of 128-page files only
 """
 
 from __future__ import annotations
@@ -156,31 +163,45 @@ def worker(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
 
     first3d, size2d, size3d = (0, 0, 0), (64, 64), (16, 64, 64)
     result: dict[str, Any] = {}
-    if case in ("ours", "ours-tiled"):
+
+    def steady(stack: Any, n_samples: int, spatial: tuple[int, ...], evict_each: bool) -> None:
+        """Median patch latency, 2D and 3D; warm: second pass over the same boxes."""
+        for label, size in (("2d", (1, *size2d)), ("3d", size3d)):
+            box_list = boxes(spatial, size, n, seed=len(label))
+            passes = []
+            for _ in range(1 if evict_each else 2):
+                times = []
+                for i, coords in enumerate(box_list):
+                    if evict_each:
+                        evict(path)
+                    t0 = time.perf_counter()
+                    stack.extract_patch(i % n_samples, None, coords, size)
+                    times.append(time.perf_counter() - t0)
+                passes.append(statistics.median(times))
+            result[f"steady_{label}_s"] = passes[-1]
+            result[f"touch_{label}_s"] = passes[0]
+
+    if case == "careamics":
+        from careamics.dataset.image_stack.file_image_stack import (
+            FileImageStack as CareamicsStack,
+        )
+
+        t0 = time.perf_counter()
+        theirs = CareamicsStack.from_tiff(path, "TZYX")
+        theirs.load()
+        theirs.extract_patch(0, None, first3d, size3d)
+        result["first_patch_s"] = time.perf_counter() - t0
+        steady(theirs, theirs.data_shape[0], tuple(theirs.data_shape[2:]), False)
+        result["owned_bytes"] = rss_anon() - anon0
+        theirs.close()
+    elif case in ("ours", "ours-tiled"):
         t0 = time.perf_counter()
         stack = FileImageStack.from_tiff(path, "TZYX")
         stack.load()
         stack.extract_patch(0, None, first3d, size3d)
         result["first_patch_s"] = time.perf_counter() - t0
         result["strategy"] = stack.header.strategy if stack.header else "?"
-        spatial = stack.data_shape[2:]
-        n_samples = stack.data_shape[0]
-        for label, size in (("2d", size2d), ("3d", size3d)):
-            times = []
-            box_list = boxes(spatial, (1, *size) if label == "2d" else size, n, seed=len(label))
-            for i, coords in enumerate(box_list):
-                sample = i % n_samples
-                if label == "2d":
-                    coords = (coords[0], *coords[1:])
-                    box_size = (1, *size)
-                else:
-                    box_size = size
-                if cache == "cold":
-                    evict(path)
-                t0 = time.perf_counter()
-                stack.extract_patch(sample, None, coords, box_size)
-                times.append(time.perf_counter() - t0)
-            result[f"steady_{label}_s"] = statistics.median(times)
+        steady(stack, stack.data_shape[0], tuple(stack.data_shape[2:]), cache == "cold")
         result["owned_bytes"] = rss_anon() - anon0
         stack.close()
     elif case == "base":
@@ -279,6 +300,52 @@ def worker(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
     return result
 
 
+def header_times(repeat: int = 9, number: int = 200) -> None:
+    """Header read of 128-page uniform files: ``TiffHeader.read`` against tifffile itself.
+
+    Best of ``repeat`` runs of ``number`` reads each, in this process; tifffile's
+    bare ``TiffFile`` open (first page parsed) is the floor, ``series[0]`` what
+    a reader that wants the series' shape pays.
+    """
+    import timeit
+
+    import tifffile
+
+    from napari_file_image_stack.image_stack.tiff_file import TiffHeader
+
+    data = np.zeros((128, 256, 256), np.uint16)
+    cases = {
+        "shaped (tifffile.imwrite)": {"metadata": {"axes": "ZYX"}},
+        "imagej": {"imagej": True, "metadata": {"axes": "ZYX"}},
+        "zstd-tiled 128x128": {"tile": (128, 128), "compression": "zstd"},
+    }
+    with tempfile.TemporaryDirectory(prefix="nfis-bench-") as tmp:
+        for name, kwargs in cases.items():
+            path = Path(tmp) / "h.tif"
+            tifffile.imwrite(path, data, **kwargs)
+
+            def series(path: Path = path) -> None:
+                with tifffile.TiffFile(path) as tif:
+                    _ = tif.series[0].shape
+
+            def best(func: Any) -> float:
+                return min(timeit.repeat(func, number=number, repeat=repeat)) / number
+
+            ours = best(lambda path=path: TiffHeader.read(path, with_scale=False))
+            bare = best(lambda path=path: tifffile.TiffFile(path).close())
+            print(
+                f"{name:<28} TiffHeader.read {fmt_s(ours)} | tifffile: open {fmt_s(bare)}, "
+                f"open + series[0] {fmt_s(best(series))}"
+            )
+
+
+def have_careamics() -> bool:
+    """True when CAREamics (whose ``FileImageStack`` is a baseline) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("careamics") is not None
+
+
 def run_case(case: str, path: Path, cache: str, n: int) -> dict[str, Any]:
     cmd = [sys.executable, str(HERE), "--worker", case, str(path), cache, str(n)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -297,7 +364,13 @@ def main() -> None:
         "--worker", nargs=4, metavar=("CASE", "PATH", "CACHE", "N"), help=argparse.SUPPRESS
     )
     parser.add_argument("--keep", type=Path, help="generate the data in this folder and keep it")
+    parser.add_argument(
+        "--header", action="store_true", help="only time header reads of 128-page files (~10 s)"
+    )
     args = parser.parse_args()
+    if args.header:
+        header_times()
+        return
     if args.worker:
         case, path, cache, n = args.worker
         print(json.dumps(worker(case, Path(path), cache, int(n))))
@@ -327,6 +400,9 @@ def main() -> None:
             ):
                 rows[f"{case}-{cache}"] = run_case(case, path, cache, n)
             rows[f"base-tiled-{cache}"] = run_case("base", paths["tiled"], cache, 20)
+            if have_careamics():
+                rows[f"careamics-{cache}"] = run_case("careamics", paths["raw"], cache, n)
+                rows[f"careamics-tiled-{cache}"] = run_case("careamics", paths["tiled"], cache, 20)
         rows["many-warm"] = run_case("many", paths["many"], "warm", 0)
         rows["many-warm"] = run_case("many", paths["many"], "warm", 0)  # second run: truly warm
 
@@ -370,6 +446,31 @@ def report(rows: dict[str, dict[str, Any]], cfg: dict[str, Any], file_size: int)
             line(f"{cache}: steady {d} ours / baseline", ours[key] / base[key])
             line(f"{cache}: steady {d} ours / byte spans (pread)", ours[key] / spans[key])
             line(f"{cache}: steady {d} tiled ours / tile read+decode", tiled[key] / tiles[key])
+    if "careamics-warm" in rows:
+        print("against CAREamics' FileImageStack (issue 13 targets)")
+        for cache in ("warm", "cold"):
+            ours, theirs = rows[f"ours-{cache}"], rows[f"careamics-{cache}"]
+            line(
+                f"{cache}: first 3D patch raw, CAREamics / ours (>= 1000)",
+                theirs["first_patch_s"] / ours["first_patch_s"],
+            )
+            line(
+                f"{cache}: first 3D patch tiled, CAREamics / ours (>= 300)",
+                rows[f"careamics-tiled-{cache}"]["first_patch_s"]
+                / rows[f"ours-tiled-{cache}"]["first_patch_s"],
+            )
+        ours, theirs = rows["ours-warm"], rows["careamics-warm"]
+        for d, target in (("2d", 1.1), ("3d", 1.5)):
+            key = f"steady_{d}_s"
+            line(f"warm: steady {d} ours / CAREamics (<= {target})", ours[key] / theirs[key])
+            line(
+                f"warm: steady {d} first touch, ours / CAREamics",
+                ours[f"touch_{d}_s"] / theirs[key],
+            )
+            line(
+                f"warm: steady {d} tiled ours / CAREamics",
+                rows["ours-tiled-warm"][key] / theirs[key],
+            )
     owned = max(rows["ours-warm"]["owned_bytes"], rows["ours-cold"]["owned_bytes"])
     print(
         f"  owned memory, ours: {owned / 2**20:.1f} MiB = {100 * owned / file_size:.2f}% of the "

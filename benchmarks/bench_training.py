@@ -13,7 +13,11 @@ Both use CAREamics' ``LimitFilesPatchExtractor`` (one file loaded at a time).
 Orders: ``grouped`` (CAREamics' ``GroupedIndexSampler``: file by file, shuffled
 within) and ``shuffled`` (a ``RandomSampler``). Workers: 0, and 2 with
 ``fork`` and ``spawn``. Each case runs in a fresh process; one epoch is timed
-from the DataLoader's creation (worker start-up included) to its last batch.
+from the DataLoader's creation (worker start-up included) to its last batch
+(in shuffled order, to its 20th batch: CAREamics' own stacks load a whole file
+for nearly every patch there, so a full epoch would take an hour).
+Patches per CPU-second (this process and its workers) are reported too: on a
+machine shared with other jobs they swing much less than wall-clock rates.
 Owned memory is the peak growth of the main process' RssAnon (memory beyond
 the page cache) from before the dataset is built (which reads every patch once
 for the normalisation statistics) to the end of the epoch, with 0 workers.
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -50,6 +55,7 @@ SMALL = {"files": 2, "shape": (16, 512, 512)}
 PATCH = [16, 64, 64]
 BATCH = 16
 SEED = 42
+SHUFFLED_BATCHES = 20  # shuffled order times the first 20 batches (320 patches) of the epoch
 
 
 def rss_anon(pid: int | str = "self") -> int:
@@ -61,6 +67,12 @@ def rss_anon(pid: int | str = "self") -> int:
     except OSError:
         pass
     return 0
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its ended children (the DataLoader's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def make_data(folder: Path, cfg: dict[str, Any]) -> dict[str, list[Path]]:
@@ -120,6 +132,7 @@ def worker(stacks: str, folder: Path, order: str, workers: int, method: str) -> 
         sampler: Any = GroupedIndexSampler.from_dataset(dataset, rng=np.random.default_rng(SEED))
     else:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(SEED))
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     loader = DataLoader(
         dataset,
@@ -131,15 +144,20 @@ def worker(stacks: str, folder: Path, order: str, workers: int, method: str) -> 
         timeout=600 if workers else 0,
     )
     n = 0
-    for batch in loader:
+    for i, batch in enumerate(loader):
         n += len(batch[0].data)
+        if order == "shuffled" and i + 1 >= SHUFFLED_BATCHES:
+            break  # CAREamics reads a whole file per patch here: a full epoch takes ages
     elapsed = time.perf_counter() - t0
+    del loader  # joins the workers, so that their CPU time is counted
+    cpu = cpu_seconds() - cpu0
     done.set()
     sampler_thread.join()
     return {
         "patches": n,
         "seconds": elapsed,
         "patches_per_s": n / elapsed,
+        "patches_per_cpu_s": n / cpu if cpu > 0 else 0.0,
         "owned_bytes": peak[0] - anon0,
         "build_s": build_s,
     }
@@ -157,6 +175,16 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="small data, finishes in < 60 s")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--keep", type=Path, help="generate the data in this folder and keep it")
+    parser.add_argument(
+        "--only", help="run only cases whose label contains this, e.g. 'zstd grouped 0'"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each case this often, ours and CAREamics "
+        "alternating, and report the medians (the ratios on a busy machine swing)",
+    )
     args = parser.parse_args()
     if args.worker:
         stacks, folder, order, workers, method = args.worker
@@ -181,11 +209,21 @@ def main() -> None:
         for layout in ("zstd", "raw"):
             for order in ("grouped", "shuffled"):
                 for workers, method in runs:
+                    if args.only and args.only not in f"{layout} {order} {workers} {method}":
+                        continue
                     case = (str(folder / layout), order, workers, method)
-                    ours = run_case("ours", *case)
-                    theirs = run_case("careamics", *case)
+                    pairs = [
+                        (run_case("ours", *case), run_case("careamics", *case))
+                        for _ in range(args.repeat)
+                    ]
+                    ours, theirs = (median_run([p[i] for p in pairs]) for i in (0, 1))
                     rows.append((layout, order, workers, method, ours, theirs))
                     print_row(rows[-1])
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per measure, the median over repeated runs of one case."""
+    return {key: float(np.median([r[key] for r in runs])) for key in runs[0]}
 
 
 def print_row(row: tuple[str, str, str, str, dict[str, Any], dict[str, Any]]) -> None:
@@ -196,6 +234,8 @@ def print_row(row: tuple[str, str, str, str, dict[str, Any], dict[str, Any]]) ->
         f"{label:<32} ours {ours['patches_per_s']:8.0f}/s  careamics "
         f"{theirs['patches_per_s']:8.0f}/s  ratio {ratio:5.2f}x"
     )
+    if ours.get("patches_per_cpu_s") and theirs.get("patches_per_cpu_s"):
+        text += f"  per CPU-s {ours['patches_per_cpu_s'] / theirs['patches_per_cpu_s']:5.2f}x"
     if workers == "0":
         mem = ours["owned_bytes"] / max(theirs["owned_bytes"], 1)
         text += (

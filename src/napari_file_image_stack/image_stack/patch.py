@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,44 @@ def check_channels(layout: AxesLayout, channels: Sequence[int] | None) -> list[i
     return selected
 
 
+@dataclass(frozen=True)
+class _AxesPlan:
+    """Where each ``SC(Z)YX`` axis sits in a stored axes order (worked out once per order)."""
+
+    spatial: tuple[int, ...]
+    """Stored position of each spatial axis, in ``(Z)YX`` order."""
+    sample: tuple[int | None, int | None]
+    """Stored positions of S and T (None when absent)."""
+    channel: int | None
+    """Stored position of C (None when absent)."""
+    drop_st: tuple[int | slice, ...]
+    """Index that drops S and T from a box in stored order."""
+    order: tuple[int, ...] | None
+    """Transpose of the remaining axes into ``C(Z)YX`` (None when already in order)."""
+
+
+_PLANS: dict[str, _AxesPlan] = {}
+
+
+def _plan(axes: str) -> _AxesPlan:
+    plan = _PLANS.get(axes)
+    if plan is None:
+        remaining = [a for a in axes if a not in "ST"]
+        kept = ("C" if "C" in axes else "") + "".join(a for a in "ZYX" if a in axes)
+        order = tuple(remaining.index(a) for a in kept)
+        plan = _PLANS[axes] = _AxesPlan(
+            spatial=tuple(axes.index(a) for a in "ZYX" if a in axes),
+            sample=(
+                axes.find("S") if "S" in axes else None,
+                axes.find("T") if "T" in axes else None,
+            ),
+            channel=axes.index("C") if "C" in axes else None,
+            drop_st=tuple(0 if a in "ST" else slice(None) for a in axes),
+            order=None if order == tuple(range(len(order))) else order,
+        )
+    return plan
+
+
 def extract_patch(
     pixels: PixelSource,
     layout: AxesLayout,
@@ -116,27 +155,46 @@ def extract_patch(
     numpy.ndarray
         A new float32 array of shape ``(len(channels), *patch_size)``; the part
         of the box outside the image is zero.
+
+    Notes
+    -----
+    This runs once per training patch, so it is kept lean: the box is read as
+    one view (of a mapping, for uncompressed files), gathered in the file's
+    dtype and converted to float32 once; the output is zeroed only when the
+    box leaves the image.
     """
     corner, size = check_box(layout, coords, patch_size)
-    selected = check_channels(layout, channels)
+    n_c = layout.n_channels
+    if channels is None:
+        selected: list[int] | None = None
+        c_lo, c_hi = 0, n_c
+    else:
+        selected = check_channels(layout, channels)
+        c_lo, c_hi = min(selected), max(selected) + 1
+        if selected == list(range(c_lo, c_hi)):
+            selected = None  # a contiguous run in order: a slice does
     s, t = layout.sample_to_st(_as_int(sample_idx, "The sample index"))
-    out = np.zeros((len(selected), *size), dtype=np.float32)
+    plan = _plan(layout.axes)
 
-    inside: dict[str, tuple[int, int]] = {}
+    shape = layout.shape
+    starts = [0] * len(shape)
+    stops = [0] * len(shape)
     target: list[slice] = [slice(None)]
-    for axis, c, n, extent in zip(
-        layout.spatial_axes, corner, size, layout.spatial_shape, strict=True
-    ):
-        lo, hi = min(max(c, 0), extent), min(max(c + n, 0), extent)
-        if hi <= lo:
-            return out  # the box misses the image entirely
-        inside[axis] = (lo, hi)
+    inside = True
+    for pos, c, n in zip(plan.spatial, corner, size, strict=True):
+        extent = shape[pos]
+        lo = c if c > 0 else 0
+        hi = c + n if c + n < extent else extent
+        if hi <= lo:  # the box misses the image entirely
+            return np.zeros((c_hi - c_lo if selected is None else len(selected), *size), np.float32)
+        starts[pos], stops[pos] = lo, hi
         target.append(slice(lo - c, hi - c))
-
-    c_lo, c_hi = min(selected), max(selected) + 1
-    inside["S"], inside["T"], inside["C"] = (s, s + 1), (t, t + 1), (c_lo, c_hi)
-    starts = [inside[a][0] for a in layout.axes]
-    stops = [inside[a][1] for a in layout.axes]
+        inside = inside and lo == c and hi == c + n
+    for where, index in zip(plan.sample, (s, t), strict=True):
+        if where is not None:
+            starts[where], stops[where] = index, index + 1
+    if plan.channel is not None:
+        starts[plan.channel], stops[plan.channel] = c_lo, c_hi
     try:
         box = pixels.read_box(starts, stops)
     except ImageFileError:
@@ -146,18 +204,22 @@ def extract_patch(
             f"{source}: reading pixels failed ({type(exc).__name__}: {exc})."
         ) from exc
 
-    # Drop S and T, put the rest in C(Z)YX order.
-    kept = "C" + layout.spatial_axes if "C" in layout.axes else layout.spatial_axes
-    index = tuple(0 if a in "ST" else slice(None) for a in layout.axes)
-    remaining = [a for a in layout.axes if a not in "ST"]
-    box = box[index].transpose([remaining.index(a) for a in kept])
-    if "C" not in layout.axes:
+    # Drop S and T, put the rest in C(Z)YX order: views, no copies yet.
+    box = box[plan.drop_st]
+    if plan.order is not None:
+        box = box.transpose(plan.order)
+    if plan.channel is None:
         box = box[np.newaxis]
-    elif selected != list(range(c_lo, c_hi)):
-        box = box[[c - c_lo for c in selected]]
-    if box.dtype != out.dtype and not box.flags.c_contiguous:
+    if selected is not None:
+        box = box[[c - c_lo for c in selected]]  # a copy, contiguous, in the file's dtype
+    if box.dtype != np.float32 and not box.flags.c_contiguous:
         # Gathering the strided rows (of a mapping, say) in the file's dtype first and
         # converting the contiguous copy is ~2x faster than numpy's strided casting loop.
         box = np.ascontiguousarray(box)
-    out[tuple(target)] = box
+    if inside:
+        out = np.empty(box.shape, dtype=np.float32)  # every element is written below
+        np.copyto(out, box, casting="unsafe")
+    else:
+        out = np.zeros((box.shape[0], *size), dtype=np.float32)
+        out[tuple(target)] = box
     return out

@@ -9,9 +9,11 @@ business of :mod:`.tiff_layouts`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import stat
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,8 +70,8 @@ class TiffHeader:
     """Pixel spacing per tifffile axis letter, where the file states it."""
     series_index: int = 0
     level: int = 0
-    n_series: int = 1
-    """How many image series the file holds."""
+    series_count: int | None = None
+    """How many image series the file holds; None until :attr:`n_series` counts them."""
     n_levels: int = 1
     """How many pyramid levels the series has (1 when it is not a pyramid)."""
     series_files: tuple[Path, ...] = ()
@@ -95,6 +97,22 @@ class TiffHeader:
 
     def __hash__(self) -> int:
         return hash(self._identity())
+
+    @property
+    def n_series(self) -> int:
+        """How many image series the file holds (counted on first use when the header
+        was read by the shortcut for contiguous series, which reads one page only)."""
+        if self.series_count is None:
+            import tifffile
+
+            try:
+                with tifffile.TiffFile(self.path) as tif:
+                    count = len(tif.series)
+            except Exception as exc:  # a file changed or damaged since the header was read
+                raise ImageFileError(f"{self.path}: cannot count its series ({exc}).") from exc
+            object.__setattr__(self, "series_count", count)
+            return count
+        return self.series_count
 
     @property
     def strategy(self) -> Strategy:
@@ -203,6 +221,10 @@ class TiffHeader:
             raise ImageFileError(f"{path}: the file is empty (0 bytes), not a TIFF.")
         try:
             with tifffile.TiffFile(path) as tif:
+                if series == 0 and levels in (None, [0]) and strategy in (None, "mapped"):
+                    shortcut = cls._contiguous_shaped(tif, path, stamp, with_scale)
+                    if shortcut is not None:
+                        return [shortcut]
                 return cls._from_tifffile(tif, path, stamp, strategy, with_scale, series, levels)
         except (ImageFileError, PermissionError, FileNotFoundError):
             raise
@@ -210,6 +232,101 @@ class TiffHeader:
             raise ImageFileError(f"{path}: header claims more data than memory holds.") from exc
         except Exception as exc:  # tifffile raises many kinds on damaged files
             raise ImageFileError(f"{path}: not a readable TIFF file ({exc}).") from exc
+
+    @classmethod
+    def _contiguous_shaped(
+        cls, tif: Any, path: Path, stamp: FileStamp, with_scale: bool
+    ) -> TiffHeader | None:
+        """The first series of a contiguous tifffile-"shaped" file, reading one page only.
+
+        tifffile counts every page of a shaped file (one IFD read each: most of
+        the header time of a many-page file) before it builds the first series,
+        although for a contiguous one it then keeps only the first page. Where
+        its own test for that case holds (the first page's data is in final
+        form, the series' whole block lies before the second page's IFD, no
+        SubIFDs), this builds the same series from the first page. Any
+        other file (None) goes through tifffile's full series detection.
+        """
+        import tifffile
+
+        key = tif.pages.first
+        description = key.shaped_description
+        if description is None or description.startswith("shape="):
+            return None
+        try:
+            meta = json.loads(description)
+        except ValueError:
+            return None
+        if not isinstance(meta, dict) or meta.get("truncated"):
+            return None
+        claimed, axes = meta.get("shape"), meta.get("axes")
+        if not isinstance(claimed, list) or not isinstance(axes, str) or len(axes) != len(claimed):
+            return None
+        try:
+            shape = tuple(int(n) for n in claimed)
+        except (TypeError, ValueError):
+            return None
+        page_shape = tuple(int(n) for n in key.shape)
+        size, page_size = math.prod(shape), math.prod(page_shape)
+        if (
+            key.dtype is None
+            or key.subifds is not None
+            or not key.is_final
+            or not page_shape
+            or shape[len(shape) - len(page_shape) :] != page_shape
+            or size == 0
+            or size % page_size
+            or size // page_size < 2
+        ):
+            return None
+        # Where the second page's IFD starts: the last field of the first IFD (read as
+        # tifffile walks pages; parsing that page would cost as much as the first).
+        fmt = tif.tiff
+        handle = tif.filehandle
+        handle.seek(key.offset)
+        (n_tags,) = struct.unpack(fmt.tagnoformat, handle.read(fmt.tagnosize))
+        handle.seek(key.offset + fmt.tagnosize + n_tags * fmt.tagsize)
+        (second,) = struct.unpack(fmt.offsetformat, handle.read(fmt.offsetsize))
+        # No second page: tifffile, too, takes the first page's block for the series.
+        if second and key.offset + size * key.dtype.itemsize >= second:
+            return None
+        series = tifffile.TiffPageSeries(
+            [key],
+            shape,
+            key.dtype,
+            axes,
+            name=str(meta.get("name", "")),
+            kind="shaped",
+            truncated=False,
+            squeeze=False,
+        )
+        dtype = np.dtype(series.dtype)
+        info = SeriesInfo(
+            tif=tif,
+            series=series,
+            base=series,
+            series_index=0,
+            level=0,
+            path=path,
+            stamp=stamp,
+            shape=shape,
+            dtype=dtype,
+            pages_disagree=False,
+        )
+        layout = MappedLayout.probe(info)  # raises on a file too short for its pixels
+        if layout is None:
+            return None
+        return cls(
+            path=path,
+            shape=shape,
+            dtype=dtype,
+            tiff_axes=str(series.axes),
+            kind="shaped",
+            stamp=stamp,
+            layout=layout,
+            scale=_scale_of(tif, series) if with_scale else {},
+            series_files=(path,),
+        )
 
     @classmethod
     def _from_tifffile(
@@ -270,7 +387,7 @@ class TiffHeader:
                     scale=_scale_of(tif, series) if with_scale else {},
                     series_index=series_index,
                     level=level,
-                    n_series=len(all_series),
+                    series_count=len(all_series),
                     n_levels=n_levels,
                     series_files=grid.files if grid is not None else _series_files(series, path),
                     note=note,
