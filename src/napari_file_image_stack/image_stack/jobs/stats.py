@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..file_image_stack import FileImageStack
-from .cluster import Progress, dask_client, run_tasks, warm_up
+from .cluster import Progress, dask_client, run_tasks, tune_allocator, warm_up
 from .convert import read_loaded
 from .inputs import JobInput, open_inputs
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
@@ -221,6 +221,7 @@ def box_stats(
     ``hist`` (channels x bins, 8/16-bit integers) or ``sub`` (a subsample per
     channel), and ``nbytes`` read.
     """
+    tune_allocator()
     c_axis = plan.axes.index("c") if "c" in plan.axes else None
     bins = _histogram_bins(np.dtype(stack.data_dtype))
     moments = np.zeros((len(boxes), len(channels), 5))
@@ -310,6 +311,7 @@ def row_stats(
     max]), ``hist`` (channels x bins, 8/16-bit integers) or ``sub`` (every
     sampled value per channel, float64), and ``nbytes`` read.
     """
+    tune_allocator()
     sizes = dict(zip(plan.axes, plan.shape, strict=True))
     n_c, n_x = sizes.get("c", 1), sizes["x"]
     # Every row is the same box shape in the stored axes: map output to stored indices
