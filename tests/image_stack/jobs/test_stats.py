@@ -223,3 +223,38 @@ def test_export_config_and_bad_inputs(tmp_path, cluster_address, capsys):
                  "--scheduler", cluster_address])  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and "channel 5 is outside [0, 2)" in next(iter(report["failed"].values()))
+
+
+def _closed_port_address():
+    """A loopback address nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.slow  # four connection attempts of up to 10 s each
+@pytest.mark.timeout(150)
+def test_unreachable_scheduler_fails_fast_and_names_the_address(tmp_path, capsys):
+    import time
+
+    from napari_file_image_stack.image_stack.jobs import SchedulerUnreachableError, convert
+
+    _two_channel_movies(tmp_path / "in")
+    address = _closed_port_address()
+    for command in (["stats", str(tmp_path / "in")],
+                    ["convert", str(tmp_path / "in"), str(tmp_path / "out")]):  # fmt: skip
+        start = time.perf_counter()
+        code = main([*command, "--scheduler", address])
+        err = capsys.readouterr().err
+        assert code == 2 and address in err and "cannot reach the dask scheduler" in err
+        assert time.perf_counter() - start < 25
+    assert not (tmp_path / "out").exists()  # nothing written before the cluster answered
+    with pytest.raises(SchedulerUnreachableError, match=address) as info:
+        compute_stats([tmp_path / "in"], scheduler=address)
+    assert isinstance(info.value, OSError)
+    with pytest.raises(SchedulerUnreachableError, match=address):
+        convert([tmp_path / "in"], tmp_path / "out", scheduler=address)
+    assert not (tmp_path / "out").exists()

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, ParamSpec, TextIO, TypeVar
+
+# A scheduler that answers does so in well under a second; ten seconds bounds the wait on
+# a wrong address without failing a busy one.
+CONNECT_TIMEOUT = "10s"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class SchedulerUnreachableError(ConnectionError):
+    """The dask scheduler at the given address did not answer (the message names it)."""
 
 
 @contextmanager
@@ -24,16 +36,20 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
 
     Raises
     ------
-    OSError
-        If the scheduler cannot be reached.
+    SchedulerUnreachableError
+        If the scheduler does not answer within ``CONNECT_TIMEOUT`` (or the
+        address is not one dask can dial).
     """
     from dask.distributed import Client, LocalCluster
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="15s")
-        except (OSError, TimeoutError) as exc:
-            raise OSError(f"{scheduler}: cannot reach the dask scheduler ({exc}).") from None
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerUnreachableError(
+                f"{scheduler}: cannot reach the dask scheduler ({exc}); check the address "
+                "and that the scheduler is running."
+            ) from None
         try:
             yield client
         finally:
@@ -51,6 +67,26 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         Client(cluster) as client,
     ):
         yield client
+
+
+def reach_scheduler_first(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Connect to ``scheduler=`` before ``func`` opens or writes anything, and pass ``client=``.
+
+    So a wrong address fails at once with :class:`SchedulerUnreachableError`,
+    before any output folder is made. A local cluster is still started late,
+    only when there is work for it.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        scheduler = kwargs.get("scheduler")
+        if scheduler is None or kwargs.get("client") is not None:
+            return func(*args, **kwargs)
+        with dask_client(str(scheduler)) as client:
+            kwargs["client"] = client
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 class Progress:

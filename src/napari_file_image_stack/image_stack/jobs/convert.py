@@ -32,7 +32,14 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..file_image_stack import FileImageStack
-from .cluster import Progress, dask_client, run_tasks, tune_allocator, warm_up
+from .cluster import (
+    Progress,
+    dask_client,
+    reach_scheduler_first,
+    run_tasks,
+    tune_allocator,
+    warm_up,
+)
 from .inputs import JobInput, describe_input, open_inputs
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
 from .shard_codec import write_shard_file, zarr_compressor
@@ -270,6 +277,7 @@ def write_shard(
     return {"nbytes": nbytes}
 
 
+@reach_scheduler_first
 def convert(
     sources: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -322,8 +330,9 @@ def convert(
     ------
     FileExistsError
         If ``out`` is a file.
-    OSError
-        If the scheduler cannot be reached.
+    SchedulerUnreachableError
+        If ``scheduler`` does not answer (an ``OSError``; raised before anything
+        is written).
     """
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():

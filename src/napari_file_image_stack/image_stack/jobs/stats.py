@@ -35,7 +35,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..file_image_stack import FileImageStack
-from .cluster import Progress, dask_client, run_tasks, tune_allocator, warm_up
+from .cluster import (
+    Progress,
+    dask_client,
+    reach_scheduler_first,
+    run_tasks,
+    tune_allocator,
+    warm_up,
+)
 from .convert import read_loaded
 from .inputs import JobInput, open_inputs
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
@@ -398,6 +405,7 @@ def sample_rows(
     return rows, keys, strata
 
 
+@reach_scheduler_first
 def compute_stats(
     sources: Sequence[str | os.PathLike[str]],
     *,
@@ -446,6 +454,11 @@ def compute_stats(
     -------
     StatsResult
         The statistics; inputs that could not be read are listed in ``failed``.
+
+    Raises
+    ------
+    SchedulerUnreachableError
+        If ``scheduler`` does not answer (an ``OSError``).
     """
     if sample_fraction is not None and not 0 < sample_fraction <= 1:
         raise ValueError(f"sample fraction must be in (0, 1], not {sample_fraction}.")
