@@ -31,7 +31,6 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..file_image_stack import FileImageStack
 from .cluster import (
     Progress,
     dask_client,
@@ -40,7 +39,7 @@ from .cluster import (
     tune_allocator,
     warm_up,
 )
-from .inputs import JobInput, describe_input, open_inputs
+from .inputs import JobInput, RegionStack, check_unchanged, describe_input, open_inputs
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
 from .shard_codec import write_shard_file, zarr_compressor
 
@@ -206,7 +205,7 @@ def _array(path: str, level: int) -> Any:
 
 
 def read_loaded(
-    stack: FileImageStack, plan: ImagePlan, starts: Sequence[int], stops: Sequence[int]
+    stack: RegionStack, plan: ImagePlan, starts: Sequence[int], stops: Sequence[int]
 ) -> np.ndarray:
     """The level-0 output box from a loaded stack, in output axes (may view its mapping)."""
     src_starts, src_stops = plan.source_box(starts, stops)
@@ -240,7 +239,7 @@ def write_shard(
     plan: ImagePlan,
     starts: tuple[int, ...],
     stops: tuple[int, ...],
-    stack: FileImageStack,
+    stack: RegionStack,
     stamp: tuple[int, int],
 ) -> dict[str, int]:
     """Task: write one shard of ``level``, from the input (level 0) or the level above.
@@ -256,8 +255,7 @@ def write_shard(
     if level == 0:
         stack.load()
         try:
-            if stack.header is not None:
-                stack.header.check_unchanged()
+            check_unchanged(stack)
             box = read_loaded(stack, plan, starts, stops)  # may view the mapping
             write_shard_file(target, box, plan.chunks, plan.shards, 0)
             nbytes = int(box.nbytes)

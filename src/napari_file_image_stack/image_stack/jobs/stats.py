@@ -34,7 +34,6 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from ..file_image_stack import FileImageStack
 from .cluster import (
     Progress,
     dask_client,
@@ -44,7 +43,7 @@ from .cluster import (
     warm_up,
 )
 from .convert import read_loaded
-from .inputs import JobInput, open_inputs
+from .inputs import JobInput, RegionStack, check_unchanged, open_inputs, stored_dtype
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
 
 DEFAULT_PERCENTILES = (0.1, 1.0, 50.0, 99.0, 99.9)
@@ -216,7 +215,7 @@ def merge_moments(
 
 
 def box_stats(
-    stack: FileImageStack,
+    stack: RegionStack,
     stamp: tuple[int, int],
     plan: ImagePlan,
     boxes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
@@ -230,14 +229,13 @@ def box_stats(
     """
     tune_allocator()
     c_axis = plan.axes.index("c") if "c" in plan.axes else None
-    bins = _histogram_bins(np.dtype(stack.data_dtype))
+    bins = _histogram_bins(stored_dtype(stack))
     moments = np.zeros((len(boxes), len(channels), 5))
     hist = np.zeros((len(channels), bins[1]), np.int64) if bins else None
     subs: list[list[NDArray[Any]]] = [[] for _ in channels]
     stack.load()  # once per task: a sampled task reads many small blocks
     try:
-        if stack.header is not None:
-            stack.header.check_unchanged()
+        check_unchanged(stack)
         nbytes = _boxes_stats(stack, plan, boxes, channels, c_axis, bins, moments, hist, subs)
     finally:
         stack.close()
@@ -251,7 +249,7 @@ def box_stats(
 
 
 def _boxes_stats(
-    stack: FileImageStack,
+    stack: RegionStack,
     plan: ImagePlan,
     boxes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
     channels: Sequence[int],
@@ -302,7 +300,7 @@ def percentiles_from_histogram(
 
 
 def row_stats(
-    stack: FileImageStack,
+    stack: RegionStack,
     stamp: tuple[int, int],
     plan: ImagePlan,
     rows: NDArray[np.int64],
@@ -327,11 +325,10 @@ def row_stats(
     n_t = plan.source_shape[src.index("T")] if "T" in src else 1
     full = {a: n for a, n in zip(src, plan.source_shape, strict=True) if a in "CX"}
     order, _ = plan.to_output_order([full.get(a, 1) for a in src])
-    values = np.empty((len(rows), n_c, n_x), np.dtype(stack.data_dtype))
+    values = np.empty((len(rows), n_c, n_x), stored_dtype(stack))
     stack.load()  # once per task: the task reads many rows of this input
     try:
-        if stack.header is not None:
-            stack.header.check_unchanged()
+        check_unchanged(stack)
         read_box = stack.pixels.read_box
         for r, (t, z, y) in enumerate(rows.tolist()):
             s_idx, t_idx = divmod(t, n_t)
