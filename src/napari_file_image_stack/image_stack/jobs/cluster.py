@@ -190,6 +190,7 @@ def _import_worker_modules() -> None:
     import zarr  # noqa: F401
 
     from .. import file_image_stack  # noqa: F401
+    from . import convert, inputs, stats  # noqa: F401  (the task functions' modules)
 
     tune_allocator()
 

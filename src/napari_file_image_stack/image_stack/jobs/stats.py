@@ -53,6 +53,8 @@ DEFAULT_SAMPLE_FRACTION = 0.005
 
 # Pixels per slab when computing moments: bounds a task's float64 scratch memory.
 _SLAB = 1 << 22
+# Values per bincount call (its intp temporary: 2 MiB).
+_COUNT_SLAB = 1 << 18
 # Values per channel kept from each region for estimated percentiles (non-16-bit data).
 _SUBSAMPLE = 1 << 14
 
@@ -186,6 +188,22 @@ def _moments(values: NDArray[Any]) -> tuple[int, float, float, float, float]:
     return n_all, mean_all, m2_all, float(flat.min()), float(flat.max())
 
 
+def _count(flat: NDArray[Any], offset: int, bins: int) -> NDArray[np.int64]:
+    """Histogram of 8/16-bit integers, slab by slab.
+
+    ``np.bincount`` converts its input to intp first: on a whole 32-MiB region
+    that is a 128-MiB temporary per task, whose page faults and memory traffic
+    made two workers slower than one. Slabs keep the temporary in cache.
+    """
+    counts = np.zeros(bins, np.int64)
+    for i in range(0, flat.size, _COUNT_SLAB):
+        part = flat[i : i + _COUNT_SLAB]
+        if offset:
+            part = part.astype(np.int32) - offset
+        counts += np.bincount(part, minlength=bins)
+    return counts
+
+
 def _histogram_moments(
     counts: NDArray[np.int64], offset: int
 ) -> tuple[int, float, float, float, float]:
@@ -268,10 +286,7 @@ def _boxes_stats(
             values = data if c_axis is None else np.take(data, c, axis=c_axis)
             if hist is not None and bins is not None:
                 # 8/16-bit: one counting pass gives exact moments and percentiles.
-                flat = values.reshape(-1)
-                if bins[0]:
-                    flat = flat.astype(np.int32) - bins[0]
-                counts = np.bincount(flat, minlength=bins[1])
+                counts = _count(values.reshape(-1), *bins)
                 hist[j] += counts
                 moments[b, j] = _histogram_moments(counts, bins[0])
             else:
