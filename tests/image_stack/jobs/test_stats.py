@@ -148,7 +148,7 @@ def test_sampled_bound_holds_over_seeds_and_datasets(tmp_path, cluster_address, 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_default_fraction_meets_half_a_percent_on_benchmark_data(tmp_path, cluster_address, capsys):
-    """Without F, ``--sample-fraction`` reads 0.5 % of the rows; on the benchmark's structured
+    """Without F, ``--sample-fraction`` reads 0.3 % of the rows; on the benchmark's structured
     data (1024-px planes) that gives mean and std within 0.5 %, and says so in its bound."""
     from dask.distributed import Client
 
