@@ -7,18 +7,26 @@ each case in a fresh process:
   input (task time, cluster start-up excluded, and wall time including it),
   peak RSS per worker against the shard size;
 - bioio-conversion's ``OmeZarrConverter`` on the same files, same output
-  format (OME-Zarr 0.5, zarr v3), run from its own venv (``--bioio-python``;
-  it does not install beside this package's pins);
+  format (OME-Zarr 0.5, zarr v3, same chunks, shards and Blosc codec), with
+  ``n_workers`` 1 and 2 (its process pool) against our 1 and 2 dask workers,
+  run from its own venv (``--bioio-python``; it does not install beside this
+  package's pins);
 - ``stats`` exact with 1 and 2 workers: MB/s per worker (task time);
 - CAREamics' statistics pass: its ``WelfordStatistics`` (loaded from the
   CAREamics 0.3.5 wheel's source file, ``--careamics-welford``) fed with
   every patch of a whole-file ``tifffile.imread``, as its in-memory TIFF
   dataset does;
-- ``stats`` sampled (fraction 0.05) against exact: time ratio and error.
+- ``stats`` sampled (the default fraction of rows) against exact, both on 2
+  workers: compute-time ratio and error against the exact values.
+
+Each case runs in a fresh process; the cases alternate ours / theirs so that a
+change in machine load hits both sides of a ratio alike.
 
 Usage::
 
-    python benchmarks/bench_jobs.py            # 1 GiB of TIFFs, a few minutes
+    W=.venv/lib/python3.11/site-packages/careamics/dataset/normalization/running_mean_std.py
+    python benchmarks/bench_jobs.py --bioio-python /work/venvs/bioio/bin/python \
+        --careamics-welford $W                 # 1 GiB of TIFFs, several minutes
     python benchmarks/bench_jobs.py --small    # < 1 minute
 """
 
@@ -27,6 +35,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -75,6 +84,14 @@ def _peak_rss_workers(client: Any) -> list[int]:
     return list(client.run(peak).values())
 
 
+def _compute_seconds(stream: Any) -> list[float]:
+    """Compute time of each task in a dask task stream (transfers and waiting excluded)."""
+    return [
+        sum(x["stop"] - x["start"] for x in t["startstops"] if x["action"] == "compute")
+        for t in stream.data
+    ]
+
+
 def case_convert(src: str, out: str, workers: int) -> dict[str, Any]:
     from dask.distributed import Client, LocalCluster
 
@@ -92,8 +109,12 @@ def case_convert(src: str, out: str, workers: int) -> dict[str, Any]:
 
         warm_up(client)
         base = max(client.run(_rss_now).values())  # a worker's RSS before any task
-        summary = convert([src], out, patch_size=(16, 64, 64), client=client)
+        from dask.distributed import get_task_stream
+
+        with get_task_stream(client) as stream:
+            summary = convert([src], out, patch_size=(16, 64, 64), client=client)
         peaks = _peak_rss_workers(client)
+        tasks = _compute_seconds(stream)
     wall = time.perf_counter() - t0
     assert summary.ok, summary.failed
     import tifffile
@@ -108,13 +129,16 @@ def case_convert(src: str, out: str, workers: int) -> dict[str, Any]:
         "peak_rss_worker": max(peaks),
         "base_rss_worker": base,
         "shard_bytes": plan.shard_bytes(),
+        "task_sum": sum(tasks),
+        "tasks": len(tasks),
     }
 
 
 def case_stats(src: str, workers: int, fraction: float | None) -> dict[str, Any]:
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client, LocalCluster, get_task_stream
 
     from napari_file_image_stack.image_stack.jobs import compute_stats
+    from napari_file_image_stack.image_stack.jobs.cluster import warm_up
 
     with (
         LocalCluster(
@@ -123,10 +147,15 @@ def case_stats(src: str, workers: int, fraction: float | None) -> dict[str, Any]
         ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
-        result = compute_stats(
-            [src], sample_fraction=fraction, patch_size=(16, 64, 64), client=client
-        )
+        warm_up(client)
+        with get_task_stream(client) as stream:
+            result = compute_stats(
+                [src], sample_fraction=fraction, patch_size=(16, 64, 64), client=client
+            )
+        tasks = _compute_seconds(stream)
     return {
+        "task_sum": sum(tasks),
+        "tasks": len(tasks),
         "seconds": result.seconds,
         "bytes": result.bytes_read,
         "mean": result.means[0],
@@ -215,6 +244,7 @@ def main() -> None:
         src.mkdir()
         total = make_dataset(src, size["files"], size["shape"])
         mb = total / 1e6
+        print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()}")
         print(f"dataset: {size['files']} uint16 TZYX TIFFs {size['shape']}, {mb:.0f} MB")
         print(f"{'case':34s} {'seconds':>8s} {'MB/s':>8s} {'MB/s/worker':>12s}  notes")
 
@@ -222,58 +252,77 @@ def main() -> None:
             rate = mb / seconds
             print(f"{name:34s} {seconds:8.2f} {rate:8.1f} {rate / workers:12.1f}  {note}")
 
-        conv = {}
+        from napari_file_image_stack.image_stack.jobs import plan_image
+        from napari_file_image_stack.image_stack.jobs.stats import DEFAULT_SAMPLE_FRACTION
+
+        plan = plan_image("TZYX", size["shape"], 2, patch_size=(16, 64, 64))
+        chunks, shards = list(plan.chunks), list(plan.shards)  # bioio sees TZYX too
+
+        def per_worker(r: dict[str, Any]) -> str:
+            busy = r["task_sum"]
+            return (
+                f"tasks {r['tasks']} x {busy / r['tasks']:.2f} s, "
+                f"{total / 1e6 / busy:.1f} MB/s per busy worker"
+            )
+
+        conv: dict[int, dict[str, Any]] = {}
+        bio: dict[int, float] = {}
         for w in (1, 2):
             r = run_case(["convert", str(src), str(tmp / f"out{w}"), str(w)])
             conv[w] = r
+            shutil.rmtree(tmp / f"out{w}", ignore_errors=True)
             row(
                 f"convert, {w} worker(s)",
                 r["seconds"],
                 w,
-                f"wall incl. cluster start {r['wall']:.1f} s; peak RSS/worker "
+                f"wall incl. cluster start {r['wall']:.1f} s; {per_worker(r)}; peak RSS/worker "
                 f"{r['peak_rss_worker'] / 2**20:.0f} MiB (idle "
                 f"{r['base_rss_worker'] / 2**20:.0f}); shard {r['shard_bytes'] / 2**20:.0f} MiB",
             )
+            if args.bioio_python:
+                out = tmp / f"bioio{w}"
+                out.mkdir()
+                t0 = time.perf_counter()
+                res = subprocess.run(
+                    [args.bioio_python, "-c", BIOIO_SCRIPT, str(src), str(out),
+                     json.dumps(chunks), json.dumps(shards), str(w)],
+                    capture_output=True, text=True, cwd=tmp,
+                )  # fmt: skip
+                shutil.rmtree(out, ignore_errors=True)
+                if res.returncode == 0:
+                    bio[w] = float(res.stdout.strip().splitlines()[-1])
+                    row(f"bioio-conversion, n_workers={w}", bio[w], w,
+                        f"wall incl. imports {time.perf_counter() - t0:.1f} s")  # fmt: skip
+                else:
+                    print("bioio-conversion failed:", res.stderr.strip().splitlines()[-1:])
         print(f"convert scaling 1 -> 2 workers: {conv[1]['seconds'] / conv[2]['seconds']:.2f}x")
-        if args.bioio_python:
-            out = tmp / "bioio"
-            out.mkdir()
-            t0 = time.perf_counter()
-            from napari_file_image_stack.image_stack.jobs import plan_image
-
-            plan = plan_image("TZYX", size["shape"], 2, patch_size=(16, 64, 64))
-            chunks, shards = list(plan.chunks), list(plan.shards)  # bioio sees TZYX too
-            res = subprocess.run(
-                [args.bioio_python, "-c", BIOIO_SCRIPT, str(src), str(out), json.dumps(chunks),
-                 json.dumps(shards), "2"],
-                capture_output=True, text=True,
-            )  # fmt: skip
-            if res.returncode == 0:
-                secs = float(res.stdout.strip().splitlines()[-1])
-                row("bioio-conversion, n_workers=2", secs, 2,
-                    f"wall incl. imports {time.perf_counter() - t0:.1f} s")  # fmt: skip
-                print(
-                    f"convert vs bioio-conversion: {secs / conv[1]['seconds']:.2f}x (1 worker), "
-                    f"{secs / conv[2]['seconds']:.2f}x (2 workers)"
-                )
-            else:
-                print("bioio-conversion failed:", res.stderr.strip().splitlines()[-1:])
+        for w, secs in bio.items():
+            print(
+                f"convert vs bioio-conversion, {w} worker(s) each: "
+                f"{secs / conv[w]['seconds']:.2f}x the MB/s"
+            )
         exact = {}
         for w in (1, 2):
             exact[w] = run_case(["stats", str(src), str(w), "exact"])
-            row(f"stats exact, {w} worker(s)", exact[w]["seconds"], w)
+            row(f"stats exact, {w} worker(s)", exact[w]["seconds"], w, per_worker(exact[w]))
         print(f"stats scaling 1 -> 2 workers: {exact[1]['seconds'] / exact[2]['seconds']:.2f}x")
         if args.careamics_welford:
             r = run_case(["careamics", str(src), args.careamics_welford])
             row("CAREamics WelfordStatistics pass", r["seconds"], 1,
                 f"mean {r['mean']:.4f} std {r['std']:.4f}")  # fmt: skip
-        sampled = run_case(["stats", str(src), "2", "0.05"])
-        row("stats sampled 0.05, 2 workers", sampled["seconds"], 2,
-            f"(rate counts the whole dataset) read {sampled['bytes'] / 1e6:.0f} MB")  # fmt: skip
+            print(
+                f"stats exact per busy worker vs CAREamics' pass: "
+                f"{r['seconds'] / exact[1]['task_sum']:.2f}x (1 worker), "
+                f"{r['seconds'] / exact[2]['task_sum']:.2f}x (2 workers)"
+            )
+        f = DEFAULT_SAMPLE_FRACTION
+        sampled = run_case(["stats", str(src), "2", str(f)])
+        row(f"stats sampled {f:g}, 2 workers", sampled["seconds"], 2,
+            f"(rate counts the whole dataset) read {sampled['bytes'] / 1e6:.1f} MB")  # fmt: skip
         e = exact[2]
         print(
-            f"sampled vs exact: {e['seconds'] / sampled['seconds']:.1f}x less compute time; "
-            f"mean error {abs(sampled['mean'] / e['mean'] - 1) * 100:.3f} % "
+            f"sampled vs exact (2 workers): {e['seconds'] / sampled['seconds']:.1f}x less compute "
+            f"time; mean error {abs(sampled['mean'] / e['mean'] - 1) * 100:.3f} % "
             f"(bound {sampled['mean_bound'] / e['mean'] * 100:.3f} %), std error "
             f"{abs(sampled['std'] / e['std'] - 1) * 100:.3f} % "
             f"(bound {sampled['std_bound'] / e['std'] * 100:.3f} %)"

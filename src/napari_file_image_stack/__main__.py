@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .image_stack import check_axes_letters
 from .image_stack.config_export import write_config
+from .image_stack.jobs.stats import DEFAULT_SAMPLE_FRACTION
 from .image_stack.report_text import format_table as format_report
 from .image_stack.training_checks import inspect_dataset
 
@@ -260,8 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument(
         "--sample-fraction",
         type=_fraction,
+        nargs="?",
+        const=DEFAULT_SAMPLE_FRACTION,
         metavar="F",
-        help="estimate from this fraction of patch-sized blocks, with error bounds",
+        help="estimate from this fraction of the rows of every plane, with error bounds "
+        f"(without F: {DEFAULT_SAMPLE_FRACTION:g})",
     )
     st.add_argument(
         "--percentiles",

@@ -157,3 +157,66 @@ def test_resume_after_a_killed_run_rewrites_nothing_complete(tmp_path, cluster_a
     assert not list(out.rglob("*.partial"))
     got = zarr.open_group(str(out / "long.ome.zarr"), mode="r")["0"][:]
     np.testing.assert_array_equal(got, frames)
+
+
+def _write_czi(path, rng):
+    """A T x Z x C CZI of two side-by-side zstd tiles per plane, written by pylibCZIrw."""
+    from pylibCZIrw import czi as pyczi
+
+    with pyczi.create_czi(
+        str(path),
+        exist_ok=True,
+        compression_options="zstd1:ExplicitLevel=1;PreProcess=HiLoByteUnpack",
+    ) as czi:
+        for t in range(2):
+            for z in range(3):
+                for c in range(2):
+                    for x in (0, 40):
+                        tile = rng.integers(0, 65535, (50, 40), dtype=np.uint16)
+                        czi.write(tile, plane={"T": t, "Z": z, "C": c}, location=(x, 0))
+
+
+def _czi_oracle(path):
+    """The whole CZI as TCZYX, read plane by plane by pylibCZIrw itself."""
+    from pylibCZIrw import czi as pyczi
+
+    with pyczi.open_czi(str(path)) as czi:
+        box = czi.total_bounding_box_no_pyramid
+        rect = czi.total_bounding_rectangle_no_pyramid
+        n_t, n_z, n_c = (box[a][1] for a in "TZC")
+        out = np.empty((n_t, n_c, n_z, rect.h, rect.w), np.uint16)
+        for t in range(n_t):
+            for c in range(n_c):
+                for z in range(n_z):
+                    plane = czi.read(plane={"T": t, "Z": z, "C": c}, roi=tuple(rect))
+                    out[t, c, z] = plane[..., 0]
+    return out
+
+
+@pytest.mark.timeout(180)
+def test_zarr_store_and_czi_inputs_convert_bit_for_bit(tmp_path, cluster_address, capsys):
+    """Inputs are whatever open_image_stacks reads: a zarr store and a CZI, read by region."""
+    pytest.importorskip("pylibCZIrw")
+    rng = np.random.default_rng(4)
+    src = tmp_path / "in"
+    src.mkdir()
+    stored = rng.integers(0, 4000, (3, 2, 5, 90, 70), dtype=np.uint16)  # TCZYX
+    arr = zarr.create_array(str(src / "plain.zarr"), shape=stored.shape, dtype=stored.dtype,
+                            chunks=(1, 1, 5, 32, 32), dimension_names=list("tczyx"))  # fmt: skip
+    arr[:] = stored
+    _write_czi(src / "scan.czi", rng)
+    before = fingerprint([p for p in src.rglob("*") if p.is_file()])
+    out = tmp_path / "out"
+    code = main(["convert", str(src / "plain.zarr"), str(src / "scan.czi"), str(out),
+                 "--patch-size", "2", "32", "32", "--scheduler",
+                 cluster_address])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    assert fingerprint([p for p in src.rglob("*") if p.is_file()]) == before
+    got = zarr.open_group(str(out / "plain.ome.zarr"), mode="r")["0"]
+    assert got.dtype == stored.dtype and got.shards is not None
+    np.testing.assert_array_equal(got[:], stored)
+    # The CZI stack's axes are SCZYX (T is its sample axis): S -> t, as CAREamics orders it.
+    expected = _czi_oracle(src / "scan.czi")
+    got = zarr.open_group(str(out / "scan.ome.zarr"), mode="r")["0"]
+    assert got.dtype == np.uint16 and got.shape == expected.shape
+    np.testing.assert_array_equal(got[:], expected)

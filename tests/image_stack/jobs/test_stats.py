@@ -12,6 +12,8 @@ import yaml
 from jobs_helpers import fingerprint
 from napari_file_image_stack.__main__ import main
 from napari_file_image_stack.image_stack.jobs.stats import (
+    DEFAULT_SAMPLE_FRACTION,
+    compute_stats,
     merge_moments,
     percentiles_from_histogram,
 )
@@ -89,6 +91,85 @@ def test_sampled_stats_lie_within_their_stated_bound(tmp_path, cluster_address, 
     assert got["std_bound"] < 0.15 * exact.std()
 
 
+def _ramp_dataset(folder, files, shape, seed):
+    """The benchmark's data, smaller: a diagonal ramp repeating every 500 px plus Poisson noise."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    yy, xx = np.mgrid[0 : shape[-2], 0 : shape[-1]]
+    base = (200 + (yy + xx) % 500).astype(np.float64)
+    out = []
+    for i in range(files):
+        data = rng.poisson(base + 10 * i, size=shape).astype(np.uint16)
+        tifffile.imwrite(folder / f"r{i}.tif", data, imagej=True, metadata={"axes": "TZYX"})
+        out.append(data)
+    return out
+
+
+def _noise_dataset(folder, seed):
+    """Unstructured float data: i.i.d. gamma noise (skewed), two files of different level."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    out = []
+    for i in range(2):
+        data = (rng.gamma(1.5, 200.0, (6, 300, 170)) + 50 * i).astype(np.float32)
+        tifffile.imwrite(folder / f"n{i}.tif", data, metadata={"axes": "ZYX"})
+        out.append(data)
+    return out
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("kind", ["ramp", "noise"])
+def test_sampled_bound_holds_over_seeds_and_datasets(tmp_path, cluster_address, kind):
+    from dask.distributed import Client
+
+    if kind == "ramp":
+        arrays = _ramp_dataset(tmp_path / "in", 3, (2, 4, 400, 600), seed=5)
+        fraction, useful = 0.02, 0.01
+    else:  # 18k values drawn of a skewed distribution: about 1.6 % by the central limit
+        arrays = _noise_dataset(tmp_path / "in", seed=6)
+        fraction, useful = 0.03, 0.03
+    values = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+    mean, std = values.mean(), values.std()
+    total = sum(a.nbytes for a in arrays)
+    with Client(cluster_address) as client:
+        for seed in range(6):
+            got = compute_stats([tmp_path / "in"], sample_fraction=fraction, seed=seed,
+                                client=client)  # fmt: skip
+            c = got.channels[0]
+            assert not got.exact and got.ok
+            # rows drawn: the fraction of every plane's rows (at least 2), each read whole
+            assert got.bytes_read < 2.5 * fraction * total
+            assert abs(c.mean - mean) <= c.mean_bound, (seed, c.mean, mean, c.mean_bound)
+            assert abs(c.std - std) <= c.std_bound, (seed, c.std, std, c.std_bound)
+            # the bound is a useful one, not a blanket
+            assert c.mean_bound < useful * mean and c.std_bound < 2 * useful * std
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_default_fraction_meets_half_a_percent_on_benchmark_data(tmp_path, cluster_address, capsys):
+    """Without F, ``--sample-fraction`` reads 0.3 % of the rows; on the benchmark's structured
+    data (1024-px planes) that gives mean and std within 0.5 %, and says so in its bound."""
+    from dask.distributed import Client
+
+    arrays = _ramp_dataset(tmp_path / "in", 2, (2, 8, 1024, 1024), seed=0)
+    values = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+    mean, std = values.mean(), values.std()
+    code = main(["stats", str(tmp_path / "in"), "--sample-fraction", "--json", "--scheduler",
+                 cluster_address])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["sample_fraction"] == DEFAULT_SAMPLE_FRACTION
+
+    with Client(cluster_address) as client:
+        for seed in (0, 1, 2):
+            got = compute_stats([tmp_path / "in"], sample_fraction=DEFAULT_SAMPLE_FRACTION,
+                                seed=seed, client=client)  # fmt: skip
+            c = got.channels[0]
+            assert abs(c.mean / mean - 1) < 0.005 and abs(c.std / std - 1) < 0.005
+            assert c.mean_bound < 0.005 * mean and c.std_bound < 0.005 * std
+            assert got.bytes_read < 0.01 * values.size * 2
+
+
 @pytest.mark.timeout(60)
 def test_moment_merge_is_numerically_sound():
     rng = np.random.default_rng(0)
@@ -142,3 +223,38 @@ def test_export_config_and_bad_inputs(tmp_path, cluster_address, capsys):
                  "--scheduler", cluster_address])  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and "channel 5 is outside [0, 2)" in next(iter(report["failed"].values()))
+
+
+def _closed_port_address():
+    """A loopback address nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.slow  # four connection attempts of up to 10 s each
+@pytest.mark.timeout(150)
+def test_unreachable_scheduler_fails_fast_and_names_the_address(tmp_path, capsys):
+    import time
+
+    from napari_file_image_stack.image_stack.jobs import SchedulerUnreachableError, convert
+
+    _two_channel_movies(tmp_path / "in")
+    address = _closed_port_address()
+    for command in (["stats", str(tmp_path / "in")],
+                    ["convert", str(tmp_path / "in"), str(tmp_path / "out")]):  # fmt: skip
+        start = time.perf_counter()
+        code = main([*command, "--scheduler", address])
+        err = capsys.readouterr().err
+        assert code == 2 and address in err and "cannot reach the dask scheduler" in err
+        assert time.perf_counter() - start < 25
+    assert not (tmp_path / "out").exists()  # nothing written before the cluster answered
+    with pytest.raises(SchedulerUnreachableError, match=address) as info:
+        compute_stats([tmp_path / "in"], scheduler=address)
+    assert isinstance(info.value, OSError)
+    with pytest.raises(SchedulerUnreachableError, match=address):
+        convert([tmp_path / "in"], tmp_path / "out", scheduler=address)
+    assert not (tmp_path / "out").exists()

@@ -5,6 +5,7 @@ shard or region, reading through the lean stacks so that no task holds a whole
 file. dask and zarr are imported inside the functions that need them.
 """
 
+from .cluster import SchedulerUnreachableError
 from .convert import ConvertSummary, convert
 from .inputs import JobInput, open_inputs
 from .plan import ImagePlan, plan_image
@@ -15,6 +16,7 @@ __all__ = [
     "ConvertSummary",
     "ImagePlan",
     "JobInput",
+    "SchedulerUnreachableError",
     "StatsResult",
     "compute_stats",
     "convert",

@@ -31,11 +31,17 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..file_image_stack import FileImageStack
-from .cluster import Progress, dask_client, run_tasks, warm_up
-from .inputs import JobInput, describe_input, open_inputs
+from .cluster import (
+    Progress,
+    dask_client,
+    reach_scheduler_first,
+    run_tasks,
+    tune_allocator,
+    warm_up,
+)
+from .inputs import JobInput, RegionStack, check_unchanged, describe_input, open_inputs
 from .plan import DEFAULT_SHARD_BYTES, ImagePlan, plan_image
-from .shard_codec import encode_shard, write_atomically, zarr_compressor
+from .shard_codec import write_shard_file, zarr_compressor
 
 RECORD_KEY = "napari_file_image_stack"
 SUFFIX = ".ome.zarr"
@@ -178,7 +184,8 @@ def prepare_image(path: Path, item: JobInput, plan: ImagePlan, overwrite: bool) 
 
 
 # --- Worker side: each task opens its input and closes it again, so that no mapping or
-# handle outlives the task and a worker's memory stays at about one shard in flight.
+# handle outlives the task and a worker's memory stays at about one shard in flight. Opening
+# is cheap (the stack carries its parsed header; a reopen only stats the file and maps it).
 
 _ARRAYS: OrderedDict[tuple[str, int], Any] = OrderedDict()
 _CACHE_SIZE = 8
@@ -198,36 +205,13 @@ def _array(path: str, level: int) -> Any:
 
 
 def read_loaded(
-    stack: FileImageStack, plan: ImagePlan, starts: Sequence[int], stops: Sequence[int]
+    stack: RegionStack, plan: ImagePlan, starts: Sequence[int], stops: Sequence[int]
 ) -> np.ndarray:
     """The level-0 output box from a loaded stack, in output axes (may view its mapping)."""
     src_starts, src_stops = plan.source_box(starts, stops)
     box = stack.pixels.read_box(src_starts, src_stops)
     order, shape = plan.to_output_order(box.shape)
     return np.transpose(box, order).reshape(shape)
-
-
-def read_region(
-    stack: FileImageStack,
-    stamp: tuple[int, int],
-    plan: ImagePlan,
-    starts: Sequence[int],
-    stops: Sequence[int],
-) -> np.ndarray:
-    """The level-0 output box ``[starts, stops)`` read from the input, in output axes.
-
-    Returns memory of its own: the input is closed again before returning.
-    """
-    stack.load()
-    try:
-        if stack.header is not None:
-            stack.header.check_unchanged()
-        out = read_loaded(stack, plan, starts, stops)
-        if not out.flags.owndata:
-            out = out.copy()  # a view of a mapping must not outlive it
-    finally:
-        stack.close()
-    return out
 
 
 def halve_yx(block: np.ndarray, axes: str) -> np.ndarray:
@@ -255,29 +239,43 @@ def write_shard(
     plan: ImagePlan,
     starts: tuple[int, ...],
     stops: tuple[int, ...],
-    stack: FileImageStack,
+    stack: RegionStack,
     stamp: tuple[int, int],
 ) -> dict[str, int]:
-    """Task: write one shard of ``level``, from the input (level 0) or the level above."""
+    """Task: write one shard of ``level``, from the input (level 0) or the level above.
+
+    Level 0 encodes the shard's inner chunks straight out of the input's box
+    (for an uncompressed file, a view of its mapping): each chunk is copied
+    once, into the codec's input, and streamed to the shard's file, so a task
+    never holds the shard's pixels or its encoded bytes as a whole. The input is
+    opened and closed by the task: no mapping or handle outlives it.
+    """
+    tune_allocator()
+    target = Path(image_path) / str(level) / plan.shard_key(starts)
     if level == 0:
-        data = read_region(stack, stamp, plan, starts, stops)
-        nbytes = int(data.nbytes)
+        stack.load()
+        try:
+            check_unchanged(stack)
+            box = read_loaded(stack, plan, starts, stops)  # may view the mapping
+            write_shard_file(target, box, plan.chunks, plan.shards, 0)
+            nbytes = int(box.nbytes)
+            del box  # a view of the mapping must not outlive it
+        finally:
+            stack.close()
     else:
         above = _array(image_path, level - 1)
         shape = plan.level_shape(level - 1)
-        box = tuple(
+        region = tuple(
             slice(a * 2, min(b * 2, n)) if ax in "yx" else slice(a, b)
             for ax, a, b, n in zip(plan.axes, starts, stops, shape, strict=True)
         )
-        source = np.asarray(above[box])
-        data = halve_yx(source, plan.axes)
+        data = halve_yx(np.asarray(above[region]), plan.axes)
+        write_shard_file(target, data, plan.chunks, plan.shards, 0)
         nbytes = 0  # bytes read counts the inputs only
-    parts = encode_shard(data, plan.chunks, plan.shards, 0)
-    del data
-    write_atomically(Path(image_path) / str(level) / plan.shard_key(starts), parts)
     return {"nbytes": nbytes}
 
 
+@reach_scheduler_first
 def convert(
     sources: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -330,8 +328,9 @@ def convert(
     ------
     FileExistsError
         If ``out`` is a file.
-    OSError
-        If the scheduler cannot be reached.
+    SchedulerUnreachableError
+        If ``scheduler`` does not answer (an ``OSError``; raised before anything
+        is written).
     """
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():

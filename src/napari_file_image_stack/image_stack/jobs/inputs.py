@@ -1,9 +1,9 @@
 """Opening the inputs of a job: one place, so another opener can replace it.
 
 ``open_inputs`` turns the user's sources into :class:`JobInput` records (a stack
-in the file's own axes plus what the output metadata needs). Today it reads TIFF
-files and folders; an opener for zarr or URLs returning the same records slots
-in here without touching the jobs.
+in the file's own axes plus what the output metadata needs). Opening itself has
+one home, ``open_image_stacks``: whatever it reads (TIFF, zarr stores, URLs,
+CZI, LIF) is a job input, read region by region through the stack's pixels.
 """
 
 from __future__ import annotations
@@ -12,12 +12,38 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
+
+import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from ..errors import ImageFileError
-from ..file_image_stack import FileImageStack
-from ..metadata_axes import axes_from_tiff_axes
-from ..tiff_file import TIFF_SUFFIXES, TiffHeader, tiff_files_in
+from ..open_stacks import _expand, open_image_stacks
+from ..tiff_file import TIFF_SUFFIXES, TiffHeader
+
+
+class BoxReader(Protocol):
+    """Pixels readable box by box, in the stored axes."""
+
+    def read_box(self, starts: Sequence[int], stops: Sequence[int]) -> NDArray[Any]: ...
+
+
+class RegionStack(Protocol):
+    """What the jobs need of a stack: every stack ``open_image_stacks`` returns has it."""
+
+    @property
+    def source(self) -> Any: ...
+    @property
+    def original_axes(self) -> str: ...
+    @property
+    def original_data_shape(self) -> Sequence[int]: ...
+    @property
+    def data_dtype(self) -> DTypeLike: ...
+    @property
+    def pixels(self) -> BoxReader: ...
+    def load(self) -> None: ...
+    def close(self) -> None: ...
+
 
 # ImageJ's free-text units to the UDUNITS names NGFF accepts.
 _UNIT_NAMES = {
@@ -53,7 +79,7 @@ class JobInput:
         The file (or URL) as the user named it, for messages.
     name : str
         Output name: the file name without its image suffix.
-    stack : FileImageStack
+    stack : RegionStack
         The stack; its ``pixels.read_box`` gives boxes in ``axes`` and the file's dtype.
     axes : str
         Axes of the stored data (letters of ``STCZYX``).
@@ -71,7 +97,7 @@ class JobInput:
 
     source: str
     name: str
-    stack: FileImageStack
+    stack: RegionStack
     axes: str
     shape: tuple[int, ...]
     dtype: str
@@ -84,7 +110,8 @@ def output_name(path: str | os.PathLike[str]) -> str:
     """The file name without its image suffix (``a.ome.tif`` -> ``a``)."""
     name = Path(path).name
     lower = name.lower()
-    for suffix in (*(".ome" + s for s in TIFF_SUFFIXES), *TIFF_SUFFIXES, ".zarr"):
+    for suffix in (*(".ome" + s for s in TIFF_SUFFIXES), *TIFF_SUFFIXES, ".ome.zarr", ".zarr",
+                   ".czi", ".lif"):  # fmt: skip
         if lower.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -109,38 +136,91 @@ def _units_of(path: Path) -> dict[str, str]:
     return units
 
 
-def _open_one(path: Path, axes: str | None) -> JobInput:
-    header = TiffHeader.read(path)
-    if axes is None:
-        guess = axes_from_tiff_axes(header.tiff_axes, header.shape)
-        if guess.axes is None:
-            raise ImageFileError(f"{path}: no axes: {guess.reason} (use --axes).")
-        axes = guess.axes
-    stack = FileImageStack.from_header(header, axes)
+def _units_and_scale(stack: RegionStack, axes: str) -> tuple[dict[str, float], dict[str, str]]:
+    """Pixel spacing and its units per axis letter, where the format states them."""
+    header = getattr(stack, "header", None)
+    if isinstance(header, TiffHeader):
+        # open_image_stacks skips the spacing (training has no use for it); the output's
+        # metadata does: read it once per input, here on the client.
+        stated_tiff = header.scale or TiffHeader.read(header.path).scale
+        scale = {k: v for k, v in stated_tiff.items() if k in axes}
+        units = {k: v for k, v in _units_of(header.path).items() if k in axes}
+        return scale, units
+    # CZI and LIF state the spacing in micrometres (formats/czi_directory, formats/lif).
+    stated = getattr(stack, "scale", None)
+    if isinstance(stated, dict):
+        scale = {k: float(v) for k, v in stated.items() if k in axes and k in "ZYX"}
+        return scale, {k: "micrometer" for k in scale}
+    return {}, {}
+
+
+def _stamp_of(stack: RegionStack) -> tuple[int, int]:
+    header = getattr(stack, "header", None)
+    stamp = header.stamp if header is not None else getattr(stack, "stamp", None)
+    if stamp is None:  # a zarr store: no single file to stamp
+        return (0, 0)
+    return (int(stamp.size), int(stamp.mtime_ns))
+
+
+def stored_dtype(stack: RegionStack) -> np.dtype[Any]:
+    """The dtype ``stack.pixels`` reads in: the file's (CZI stacks report float32 patches)."""
+    stored = getattr(stack, "stored_dtype", None)
+    return np.dtype(stored if stored is not None else stack.data_dtype)
+
+
+def check_unchanged(stack: RegionStack) -> None:
+    """Raise if the input's file changed since it was opened (TIFF, CZI, LIF; zarr: no-op).
+
+    Raises
+    ------
+    StaleFileError
+        If the file's size, mtime or inode differ from when it was opened.
+    """
+    header = getattr(stack, "header", None)
+    if header is not None:
+        header.check_unchanged()
+        return
+    stamp = getattr(stack, "stamp", None)
+    if stamp is not None:
+        # The format stacks' source names the scene/image ("a.czi@0"); their file is the
+        # private ``_path`` (formats/lazy_stack has no public one yet).
+        stamp.check(Path(getattr(stack, "_path", stack.source)))
+
+
+def _job_input(stack: RegionStack, entry: str, name: str) -> JobInput:
+    axes = stack.original_axes
+    scale, units = _units_and_scale(stack, axes)
     return JobInput(
-        source=str(path),
-        name=output_name(path),
+        source=entry,
+        name=name,
         stack=stack,
         axes=axes,
-        shape=header.shape,
-        dtype=str(header.dtype),
-        scale={k: v for k, v in header.scale.items() if k in axes},
-        units={k: v for k, v in _units_of(path).items() if k in axes},
-        stamp=(header.stamp.size, header.stamp.mtime_ns),
+        shape=tuple(int(n) for n in stack.original_data_shape),
+        dtype=str(stored_dtype(stack)),
+        scale=scale,
+        units=units,
+        stamp=_stamp_of(stack),
     )
 
 
 def open_inputs(
     sources: Sequence[str | os.PathLike[str]], axes: str | None = None
 ) -> tuple[list[JobInput], list[str]]:
-    """Open every source (files and folders of TIFFs), reading headers only.
+    """Open every source through :func:`~..open_stacks.open_image_stacks`, headers only.
+
+    Whatever ``open_image_stacks`` reads is an input: TIFF files, folders of
+    images, ``.zarr`` stores (OME-Zarr, bioformats2raw), URLs, CZI and LIF.
+    A folder stands for each of its entries, opened one by one so that a bad
+    one is named and the others go on. A source holding several images (CZI
+    scenes, LIF images, bioformats2raw series) gives one input each, named
+    ``<name>_<i>``.
 
     Parameters
     ----------
     sources : sequence of str or Path
-        Files or folders.
+        Files, folders, stores or URLs.
     axes : str, optional
-        Axes for every file; by default from each file's metadata.
+        Axes for every input; by default from each one's metadata.
 
     Returns
     -------
@@ -152,14 +232,22 @@ def open_inputs(
     inputs: list[JobInput] = []
     errors: list[str] = []
     for source in sources:
-        paths = tiff_files_in(source)
-        if not paths and Path(source).is_dir():
-            errors.append(f"{source}: the folder holds no TIFF files.")
-        for path in paths:
+        text = os.fspath(source)
+        entries = _expand(text)  # open_image_stacks' own rule: a folder is its entries
+        if not entries:
+            errors.append(f"{text}: holds no TIFF files or zarr stores.")
+        for entry in entries:
             try:
-                inputs.append(_open_one(path, axes))
+                stacks = open_image_stacks(entry, axes)
+                base = output_name(entry)
+                for i, stack in enumerate(stacks):
+                    # (on the type: a stack's pixels property opens or raises before load)
+                    if not hasattr(type(stack), "pixels"):  # a format without box reads
+                        raise ImageFileError(f"{entry}: cannot be read region by region.")
+                    name = base if len(stacks) == 1 else f"{base}_{i}"
+                    inputs.append(_job_input(cast(RegionStack, stack), entry, name))
             except (OSError, ValueError) as exc:
-                message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+                message = str(exc) if entry in str(exc) else f"{entry}: {exc}"
                 errors.append(message)
     return inputs, errors
 
