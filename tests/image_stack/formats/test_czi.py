@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ T, Z, C = 2, 3, 2
 COMPRESSIONS = {
     "raw": None,
     "zstd0": "zstd0:ExplicitLevel=1",
+    "zstd1": "zstd1:ExplicitLevel=2",
     "zstd1-hilo": "zstd1:ExplicitLevel=1;PreProcess=HiLoByteUnpack",
 }
 
@@ -321,3 +323,108 @@ def test_directory_fast_and_general_parsers_agree(czi_file):
     fast = cd._uniform_entries(data, count)
     assert fast is not None and len(fast) == count
     assert fast == cd._looped_entries(data, count, czi_file)
+
+
+def _rchar() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
+def test_narrow_box_of_a_wide_tile_reads_only_its_columns(tmp_path):
+    """A 64x64 box of uncompressed 1024-wide tiles reads its own rows' columns, not whole rows."""
+    path = tmp_path / "wide.czi"
+    rng = np.random.default_rng(3)
+    with pyczi.create_czi(str(path)) as czi:
+        for x in (0, 1024):
+            tile = rng.integers(0, 65535, (256, 1024), dtype=np.uint16)
+            czi.write(tile, plane={"C": 0}, location=(x, 0))
+    stack = open_czi_stacks(path)[0]
+    stack.load()
+    for coords in [(10, 5), (100, 1000), (0, 2048 - 64), (192, 990)]:  # inside; across 2 tiles
+        before = _rchar()
+        got = stack.extract_patch(0, None, coords, (64, 64))
+        read = _rchar() - before
+        want = oracle_patch(path, None, "none", 0, coords, (64, 64))
+        np.testing.assert_array_equal(got, want)
+        # the box's own 8 KiB plus subblock headers (and whatever else the process reads),
+        # far below the 128 KiB of 64 whole rows
+        assert 64 * 64 * 2 <= read <= 64 * 64 * 2 + 2048, read
+    # a box spanning most of the tile's width reads whole rows in one go, same pixels
+    np.testing.assert_array_equal(
+        stack.extract_patch(0, None, (3, 10), (7, 2000)),
+        oracle_patch(path, None, "none", 0, (3, 10), (7, 2000)),
+    )
+    stack.close()
+
+
+def _rewritten(src: Path, dst: Path, compression: str) -> Path:
+    """A copy of ``src`` whose subblocks are all re-stored with ``compression``."""
+    from czi_writer import Subblock, append_subblocks, subblock_pixels
+
+    shutil.copy(src, dst)
+    blocks = [
+        Subblock(
+            pixels,
+            dims["X"][0],
+            dims["Y"][0],
+            {d: v[0] for d, v in dims.items() if d not in "XY"},
+            compression=compression,
+        )
+        for dims, pixels in subblock_pixels(src)
+    ]
+    append_subblocks(dst, blocks, keep_old=False)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def raw_czi(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("czi") / "raw.czi"
+    write_czi(path, None, seed=11)
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_jpegxr_subblocks_equal_pylibczirw(raw_czi, tmp_path):
+    """pylibCZIrw cannot write JPEG XR: the test re-stores a file's tiles lossily with it.
+
+    Both readers decode the same streams, so they must agree bit for bit even
+    though the pixels differ from the originals.
+    """
+    path = _rewritten(raw_czi, tmp_path / "jpegxr.czi", "jpgxr")
+    assert set(CziImageStack(path, scene=0).directory.compression.tolist()) == {4}
+    rng = np.random.default_rng(2)
+    for scene in (0, 1):
+        stack = CziImageStack(path, scene=scene, depth_axis="Z")
+        n_s, _, n_z, h, w = stack.data_shape
+        whole = stack.extract_patch(n_s - 1, None, (0, -3, -3), (n_z, h + 6, w + 6))
+        want = oracle_patch(path, scene, "Z", n_s - 1, (0, -3, -3), (n_z, h + 6, w + 6))
+        np.testing.assert_array_equal(whole, want)
+        for _ in range(6):
+            coords = (int(rng.integers(0, n_z)), int(rng.integers(-5, h)), int(rng.integers(-5, w)))
+            got = stack.extract_patch(0, None, coords, (1, 17, 23))
+            np.testing.assert_array_equal(
+                got, oracle_patch(path, scene, "Z", 0, coords, (1, 17, 23))
+            )
+    lossless = oracle_patch(raw_czi, 0, "Z", 0, (0, 0, 0), (1, 72, 88))
+    assert not np.array_equal(lossless, oracle_patch(path, 0, "Z", 0, (0, 0, 0), (1, 72, 88)))
+
+
+def test_unsupported_compression_names_file_and_compression(raw_czi, tmp_path):
+    path = _rewritten(raw_czi, tmp_path / "camera.czi", "raw")
+    data = bytearray(path.read_bytes())
+    # re-label every directory entry as camera-specific compression 104
+    from czi_writer import old_entries
+
+    directory_at = int.from_bytes(data[84:92], "little")
+    at = directory_at + 32 + 128
+    for entry in old_entries(path):
+        data[at + 18 : at + 22] = (104).to_bytes(4, "little")
+        at += len(entry)
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        ImageFileError, match=r"camera\.czi: CZI camera-specific compression \(code 104\)"
+    ):
+        open_czi_stacks(path)

@@ -18,7 +18,7 @@ from ..axes import AxesLayout
 from ..errors import ImageFileError
 from ..pixel_sources import PixelSource
 from .czi_directory import CZI_SUFFIXES, CziDirectory, Rect
-from .czi_pixels import CziPixels, CziView
+from .czi_pixels import COMPRESSION_NAMES, CziPixels, CziView, unsupported_compression
 from .lazy_stack import LazyFormatStack
 
 DepthAxis = Literal["none", "Z", "T"]
@@ -51,8 +51,8 @@ class CziImageStack(LazyFormatStack):
     FileNotFoundError
         If there is no such file.
     ImageFileError
-        If the file is not a readable CZI, holds RGB pixels, or lacks the
-        requested scene.
+        If the file is not a readable CZI, holds RGB pixels or subblocks in a
+        compression this reader cannot decode, or lacks the requested scene.
     ValueError
         If ``depth_axis`` names an axis the file does not have (size > 1).
     """
@@ -83,6 +83,9 @@ class CziImageStack(LazyFormatStack):
                 f"{path}: CZI files with RGB pixels ({', '.join(directory.pixel_types)}) are "
                 "not supported."
             )
+        unknown = sorted(set(directory.compression.tolist()) - set(COMPRESSION_NAMES))
+        if unknown:
+            raise ImageFileError(unsupported_compression(path, unknown[0]))
         scenes = directory.scenes()
         if scene is None:
             rect = directory.total_rect()

@@ -3,9 +3,10 @@
 A box is composed plane by plane the way libCZI composes a region: the
 layer-0 subblocks of that plane (and scene) that intersect the box are drawn
 in mosaic-index order, later ones on top, and the rest stays zero.
-Uncompressed subblocks are read row range by row range (``os.pread`` of the
-rows the box covers); compressed ones (JPEG, JPEG XR, LZW, zstd) are read and
-decoded whole, since their codecs cannot seek.
+Uncompressed subblocks are read in place: the rows the box covers, or for a
+box much narrower than the tile just the box's columns of each row (``os.pread``);
+compressed ones (JPEG, JPEG XR, LZW, zstd) are read and decoded whole, since
+their codecs cannot seek.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ _SUBBLOCK_FIXED = 16  # metadata size (4), attachment size (4), data size (8)
 # compressed subblocks (decoding dominates), more for uncompressed row reads.
 _PARALLEL_MIN_SUBBLOCKS = 4
 _PARALLEL_MIN_READS = 32
+# Uncompressed rows are read box-column-run by run when that skips at least this many
+# bytes per row (a read per row costs a system call; a smaller skip is cheaper to copy).
+_MIN_SKIP_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -191,8 +195,8 @@ class CziPixels:
         sx, sy, sw, sh = (int(v) for v in self._dir.rect[index])
         x0, x1 = max(bx0, sx), min(bx1, sx + sw)
         y0, y1 = max(by0, sy), min(by1, sy + sh)
-        tile = self._decode(index, y0 - sy, y1 - sy)
-        return tile[:, x0 - sx : x1 - sx], (y0, y1, x0, x1)
+        tile = self._decode(index, y0 - sy, y1 - sy, x0 - sx, x1 - sx)
+        return tile, (y0, y1, x0, x1)
 
     def _data_location(self, index: int) -> tuple[int, int]:
         """Byte offset and size of subblock ``index``'s pixel data (one 48-byte read, cached)."""
@@ -218,8 +222,8 @@ class CziPixels:
             self._data_at[index] = (offset, int(data_size))
         return offset, int(data_size)
 
-    def _decode(self, index: int, row0: int, row1: int) -> NDArray[Any]:
-        """Rows ``[row0, row1)`` of subblock ``index``, decoded, shape ``(rows, width)``."""
+    def _decode(self, index: int, row0: int, row1: int, col0: int, col1: int) -> NDArray[Any]:
+        """Rows ``[row0, row1)``, columns ``[col0, col1)`` of subblock ``index``, decoded."""
         assert self._fd is not None
         d = self._dir
         _, _, width, height = (int(v) for v in d.rect[index])
@@ -238,25 +242,75 @@ class CziPixels:
                 raise ImageFileError(
                     f"{self._path}: an uncompressed subblock is shorter than its size says."
                 )
-            raw = pread_exact(
-                self._fd, (row1 - row0) * row_bytes, offset + row0 * row_bytes, self._path
-            )
-            return np.frombuffer(raw, file_dtype).reshape(row1 - row0, width)
+            return self._read_rows(offset, file_dtype, width, row0, row1, col0, col1)
+        if compression not in COMPRESSION_NAMES:
+            raise ImageFileError(unsupported_compression(self._path, compression))
         raw = pread_exact(self._fd, size, offset, self._path)
         try:
             decoded = _decompress(compression, raw, file_dtype, width * height)
-        except ImageFileError:
-            raise
         except Exception as exc:
             raise ImageFileError(
-                f"{self._path}: cannot decode a subblock (compression {compression}): {exc}"
+                f"{self._path}: cannot decode a subblock ({COMPRESSION_NAMES[compression]} "
+                f"compression): {exc}"
             ) from exc
         if decoded.size != width * height:
             raise ImageFileError(
                 f"{self._path}: a subblock decodes to {decoded.size} pixels, not "
                 f"{width}x{height} (damaged?)."
             )
-        return decoded.reshape(height, width)[row0:row1]
+        return decoded.reshape(height, width)[row0:row1, col0:col1]
+
+    def _read_rows(
+        self,
+        offset: int,
+        dtype: np.dtype[Any],
+        width: int,
+        row0: int,
+        row1: int,
+        col0: int,
+        col1: int,
+    ) -> NDArray[Any]:
+        """The box's part of an uncompressed subblock whose data starts at ``offset``.
+
+        One read of the whole row range when the box spans most of the tile's
+        width; otherwise one read per row of just the box's columns (what libCZI's
+        ``ReadPixels`` cannot do, and what keeps a 64x64 patch of a wide tile to
+        its own bytes).
+        """
+        assert self._fd is not None
+        itemsize = dtype.itemsize
+        row_bytes, run = width * itemsize, (col1 - col0) * itemsize
+        rows = row1 - row0
+        if rows == 1 or row_bytes - run < _MIN_SKIP_BYTES:
+            raw = pread_exact(self._fd, rows * row_bytes, offset + row0 * row_bytes, self._path)
+            return np.frombuffer(raw, dtype).reshape(rows, width)[:, col0:col1]
+        out = bytearray(rows * run)
+        start = offset + row0 * row_bytes + col0 * itemsize
+        for k in range(rows):
+            out[k * run : (k + 1) * run] = pread_exact(
+                self._fd, run, start + k * row_bytes, self._path
+            )
+        return np.frombuffer(out, dtype).reshape(rows, col1 - col0)
+
+
+COMPRESSION_NAMES = {
+    0: "uncompressed",
+    1: "JPEG",
+    2: "LZW",
+    4: "JPEG XR",
+    5: "zstd0",
+    6: "zstd1",
+}
+"""The CZI compression codes this module decodes, by name."""
+
+
+def unsupported_compression(path: object, code: int) -> str:
+    """The message for a subblock compressed in a way :func:`_decompress` cannot undo."""
+    kind = "camera-specific " if code >= 100 else ""
+    return (
+        f"{path}: CZI {kind}compression (code {code}) is not supported; this reader decodes "
+        f"{', '.join(COMPRESSION_NAMES.values())}."
+    )
 
 
 def _decompress(compression: int, raw: bytes, dtype: np.dtype[Any], n_pixels: int) -> NDArray[Any]:
@@ -283,7 +337,7 @@ def _decompress(compression: int, raw: bytes, dtype: np.dtype[Any], n_pixels: in
         return np.frombuffer(imagecodecs.lzw_decode(raw), dtype)
     if compression == 4:
         return np.asarray(imagecodecs.jpegxr_decode(raw))
-    raise ImageFileError(f"CZI compression {compression} is not supported")
+    raise ImageFileError(unsupported_compression("this file", compression))
 
 
 _pool_lock = threading.Lock()
@@ -308,4 +362,4 @@ def _forget_pool() -> None:
 
 os.register_at_fork(after_in_child=_forget_pool)
 
-__all__ = ["CziPixels", "CziView"]
+__all__ = ["COMPRESSION_NAMES", "CziPixels", "CziView", "unsupported_compression"]
