@@ -13,6 +13,14 @@ import pytest
 
 pyczi = pytest.importorskip("pylibCZIrw.czi")
 
+from czi_files import (  # noqa: E402
+    COMPRESSIONS,
+    C,
+    T,
+    Z,
+    oracle_patch,
+    write_czi,
+)
 from napari_file_image_stack.image_stack import ImageStack  # noqa: E402
 from napari_file_image_stack.image_stack.errors import (  # noqa: E402
     ImageFileError,
@@ -22,60 +30,6 @@ from napari_file_image_stack.image_stack.formats import (  # noqa: E402
     CziImageStack,
     open_czi_stacks,
 )
-
-# Tiles of scene 0 overlap by 8 pixels, so drawing order matters; scene 1 lies far away.
-TILE = (40, 48)  # h, w
-SCENE0_TILES = [(0, 0), (40, 0), (0, 32), (40, 32)]  # (x, y)
-SCENE1_AT = (300, 200)
-T, Z, C = 2, 3, 2
-
-COMPRESSIONS = {
-    "raw": None,
-    "zstd0": "zstd0:ExplicitLevel=1",
-    "zstd1": "zstd1:ExplicitLevel=2",
-    "zstd1-hilo": "zstd1:ExplicitLevel=1;PreProcess=HiLoByteUnpack",
-}
-
-
-def write_czi(path: Path, compression: str | None, seed: int = 0) -> None:
-    """A T x Z x C mosaic of overlapping uint16 tiles in scene 0 and one tile in scene 1."""
-    rng = np.random.default_rng(seed)
-    kwargs = {} if compression is None else {"compression_options": compression}
-    with pyczi.create_czi(str(path), exist_ok=True, **kwargs) as czi:
-        for t in range(T):
-            for z in range(Z):
-                for c in range(C):
-                    plane = {"T": t, "Z": z, "C": c}
-                    for x, y in SCENE0_TILES:
-                        tile = rng.integers(0, 65535, TILE, dtype=np.uint16)
-                        czi.write(tile, plane=plane, location=(x, y), scene=0)
-                    tile = rng.integers(0, 65535, (24, 20), dtype=np.uint16)
-                    czi.write(tile, plane=plane, location=SCENE1_AT, scene=1)
-
-
-def oracle_patch(path, scene, depth_axis, sample_idx, coords, size) -> np.ndarray:
-    """The patch CAREamics' CziImageStack would cut, computed with pylibCZIrw directly."""
-    with pyczi.open_czi(str(path)) as czi:
-        bbox = czi.total_bounding_box_no_pyramid
-        rect = (
-            czi.total_bounding_rectangle_no_pyramid
-            if scene is None
-            else czi.scenes_bounding_rectangle_no_pyramid[scene]
-        )
-        axes = "SC" + ("" if depth_axis == "none" else depth_axis) + "YX"
-        sample_axes = {d: b - a for d, (a, b) in bbox.items() if d not in axes}
-        index = np.unravel_index(sample_idx, list(sample_axes.values()))
-        plane = {d: int(i) for d, i in zip(sample_axes, index, strict=True)}
-        depth_n = size[0] if len(size) == 3 else 1
-        out = np.empty((bbox["C"][1], depth_n, size[-2], size[-1]), np.float32)
-        roi = (rect.x + coords[-1], rect.y + coords[-2], size[-1], size[-2])
-        for c in range(bbox["C"][1]):
-            for k in range(depth_n):
-                plane["C"] = c
-                if len(size) == 3:
-                    plane[depth_axis] = coords[0] + k
-                out[c, k] = czi.read(roi=roi, plane=plane, scene=scene)[..., 0]
-    return out if len(size) == 3 else out[:, 0]
 
 
 @pytest.fixture(scope="module", params=sorted(COMPRESSIONS))

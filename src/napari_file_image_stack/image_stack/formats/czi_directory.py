@@ -1,10 +1,12 @@
-"""The subblock directory of a CZI file: where every layer-0 tile lies, read from the header.
+"""The subblock directory of a CZI file: where every tile lies, read from the header.
 
 Only the file header, the directory segment and the metadata XML are read, by
 this module itself from the ZISRAW segment layout (czifile would do the same,
 but its import pulls in scipy, seconds per worker process). The entries are kept
 as a few numpy arrays, so a stack holds a compact, picklable index of its file
-and decodes subblocks only when a box needs them.
+and decodes subblocks only when a box needs them. Full-resolution (layer-0)
+subblocks and each pyramid layer's are kept apart, so a patch never sees a
+pyramid tile and a pyramid level never sees a full-resolution one.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class CziDirectory:
     """Layer-0 subblocks of a CZI file and what its header says about them.
 
     Use :meth:`read` to make one. Arrays have one row per layer-0 subblock, in
-    directory order.
+    directory order; :attr:`pyramid` holds the same for each pyramid layer.
     """
 
     path: Path
@@ -76,6 +78,11 @@ class CziDirectory:
     channel_names: tuple[str, ...] = ()
     scale: dict[str, float] = field(default_factory=dict)
     """Pixel spacing in micrometres for ``X``, ``Y``, ``Z`` where the metadata states it."""
+    factor: int = 1
+    """Downscale factor of these subblocks: 1 for full resolution, k for a pyramid layer
+    (whose :attr:`rect` is then in that layer's pixels: logical position // k, stored size)."""
+    pyramid: tuple[CziDirectory, ...] = field(default=(), repr=False)
+    """The pyramid layers' subblocks (of a full-resolution directory), by ascending factor."""
 
     @property
     def nbytes(self) -> int:
@@ -90,7 +97,7 @@ class CziDirectory:
             self.mosaic,
             self.scene,
         )
-        return sum(a.nbytes for a in arrays)
+        return sum(a.nbytes for a in arrays) + sum(level.nbytes for level in self.pyramid)
 
     @property
     def is_rgb(self) -> bool:
@@ -144,15 +151,18 @@ class CziDirectory:
     def _from_entries(
         cls, path: Path, stamp: FileStamp, entries: list[_Entry], xml: str | None
     ) -> CziDirectory:
-        rows: list[tuple[int, dict[str, tuple[int, int, int]], int, str]] = []
+        rows: list[_Row] = []
+        pyramid_rows: dict[int, list[_Row]] = {}
         for position, pixel_code, compression, dims in entries:
             if "X" not in dims or "Y" not in dims:
                 continue
-            # Layer 0 (full resolution): stored size equals logical size. Pyramid tiles differ.
-            if dims["X"][1] != dims["X"][2] or dims["Y"][1] != dims["Y"][2]:
-                continue
             pixel_type = _PIXEL_TYPE_NAMES.get(pixel_code, f"pixel type {pixel_code}")
-            rows.append((position, dims, compression, pixel_type))
+            row = (position, dims, compression, pixel_type)
+            factor = _pyramid_factor(dims)
+            if factor == 1:
+                rows.append(row)
+            elif factor > 1:
+                pyramid_rows.setdefault(factor, []).append(row)
         if not rows:
             raise ImageFileError(f"{path}: the CZI file holds no full-resolution image subblocks.")
         present = {d for _, dims, _, _ in rows for d in dims}
@@ -162,44 +172,90 @@ class CziDirectory:
                 f"{path}: CZI dimension(s) {''.join(unknown)!r} are not supported."
             )
         plane_dims = "".join(d for d in PLANE_DIM_ORDER if d in present)
-        n = len(rows)
-        plane = np.zeros((n, len(plane_dims)), np.int64)
-        for i, (_, dims, _, _) in enumerate(rows):
-            for j, d in enumerate(plane_dims):
-                plane[i, j] = dims[d][0] if d in dims else 0
-        pixel_types = tuple(sorted({p for *_, p in rows}))
+        all_rows = [*rows, *(r for level in pyramid_rows.values() for r in level)]
+        pixel_types = tuple(sorted({p for *_, p in all_rows}))
         try:
             dtypes = [np.dtype(czi_pixel_dtype(p)) for p in pixel_types]
         except KeyError as exc:
             raise ImageFileError(f"{path}: CZI pixel type {exc} is not supported.") from None
         gray = [dt for dt, p in zip(dtypes, pixel_types, strict=True) if p not in RGB_PIXEL_TYPES]
         dtype = np.result_type(*gray) if gray else dtypes[0].base
-        directory = cls(
-            path=path,
-            stamp=stamp,
-            dims=plane_dims,
-            dim_start=tuple(int(plane[:, j].min()) for j in range(len(plane_dims))),
-            dim_size=tuple(
-                int(plane[:, j].max() - plane[:, j].min()) + 1 for j in range(len(plane_dims))
-            ),
-            dtype=np.dtype(dtype),
-            pixel_types=pixel_types,
-            file_position=np.array([r[0] for r in rows], np.int64),
-            rect=np.array(
-                [(d["X"][0], d["Y"][0], d["X"][1], d["Y"][1]) for _, d, _, _ in rows], np.int64
-            ),
-            plane=plane,
-            compression=np.array([r[2] for r in rows], np.int32),
-            dtype_code=np.array([pixel_types.index(r[3]) for r in rows], np.int32),
-            n_dims=np.array([len(d) for _, d, _, _ in rows], np.int32),
-            mosaic=np.array([d["M"][0] if "M" in d else -1 for _, d, _, _ in rows], np.int64),
-            scene=np.array([d["S"][0] if "S" in d else -1 for _, d, _, _ in rows], np.int64),
-            channel_names=_channel_names(xml),
-            scale=_scale(xml),
-        )
-        if directory.rect[:, 2:].min() <= 0:
-            raise ImageFileError(f"{path}: a CZI subblock has an empty size (damaged header?).")
+        plane = _plane_coordinates(rows, plane_dims)
+
+        def build(
+            level_rows: list[_Row], factor: int, pyramid: tuple[CziDirectory, ...] = ()
+        ) -> CziDirectory:
+            # Every level shares level 0's plane dimensions and pixel types, so one
+            # plane key and one dtype code mean the same thing on every level.
+            return cls(
+                path=path,
+                stamp=stamp,
+                dims=plane_dims,
+                dim_start=tuple(int(plane[:, j].min()) for j in range(len(plane_dims))),
+                dim_size=tuple(
+                    int(plane[:, j].max() - plane[:, j].min()) + 1 for j in range(len(plane_dims))
+                ),
+                dtype=np.dtype(dtype),
+                pixel_types=pixel_types,
+                file_position=np.array([r[0] for r in level_rows], np.int64),
+                rect=np.array(
+                    [
+                        (d["X"][0] // factor, d["Y"][0] // factor, d["X"][2], d["Y"][2])
+                        for _, d, _, _ in level_rows
+                    ],
+                    np.int64,
+                ),
+                plane=_plane_coordinates(level_rows, plane_dims),
+                compression=np.array([r[2] for r in level_rows], np.int32),
+                dtype_code=np.array([pixel_types.index(r[3]) for r in level_rows], np.int32),
+                n_dims=np.array([len(d) for _, d, _, _ in level_rows], np.int32),
+                mosaic=np.array(
+                    [d["M"][0] if "M" in d else -1 for _, d, _, _ in level_rows], np.int64
+                ),
+                scene=np.array(
+                    [d["S"][0] if "S" in d else -1 for _, d, _, _ in level_rows], np.int64
+                ),
+                channel_names=_channel_names(xml) if factor == 1 else (),
+                scale=_scale(xml) if factor == 1 else {},
+                factor=factor,
+                pyramid=pyramid,
+            )
+
+        levels = tuple(build(pyramid_rows[f], f) for f in sorted(pyramid_rows))
+        directory = build(rows, 1, levels)
+        for level in (directory, *levels):
+            if level.rect[:, 2:].min() <= 0:
+                raise ImageFileError(f"{path}: a CZI subblock has an empty size (damaged header?).")
         return directory
+
+
+# A directory row: file position, {dim: (start, size, stored)}, compression, pixel type name.
+_Row = tuple[int, dict[str, tuple[int, int, int]], int, str]
+
+
+def _pyramid_factor(dims: dict[str, tuple[int, int, int]]) -> int:
+    """1 for a full-resolution subblock, k for one of a pyramid layer k times smaller.
+
+    A pyramid subblock covers more of the image (its logical size) than it
+    stores; 0 for a subblock whose sizes make no sense (it is left out).
+    """
+    (_, w, stored_w), (_, h, stored_h) = dims["X"], dims["Y"]
+    if (w, h) == (stored_w, stored_h):
+        return 1
+    if stored_w <= 0 or stored_h <= 0 or w < stored_w or h < stored_h:
+        return 0
+    factor = round(w / stored_w)
+    # edge tiles of a pyramid may be a pixel off; both axes must agree on the layer
+    return factor if factor >= 2 and abs(h / stored_h - factor) < 0.5 else 0
+
+
+def _plane_coordinates(rows: list[_Row], plane_dims: str) -> NDArray[np.int64]:
+    """``(n, len(plane_dims))`` plane coordinates of ``rows`` (0 where a row lacks a dimension)."""
+    plane = np.zeros((len(rows), len(plane_dims)), np.int64)
+    for i, (_, dims, _, _) in enumerate(rows):
+        for j, d in enumerate(plane_dims):
+            plane[i, j] = dims[d][0] if d in dims else 0
+    return plane
 
 
 _PIXEL_DTYPES = {

@@ -118,7 +118,8 @@ class CziPixels:
             d = self._dir
             chosen = np.arange(len(d.scene))
             if self._view.scene is not None:
-                chosen = chosen[d.scene == self._view.scene]
+                # as libCZI's scene filter: subblocks without a scene index belong to every scene
+                chosen = chosen[(d.scene == self._view.scene) | (d.scene < 0)]
             # Drawing order: mosaic index, then directory order (a stable sort).
             chosen = chosen[np.argsort(d.mosaic[chosen], kind="stable")]
             groups: dict[tuple[int, ...], list[int]] = {}
