@@ -14,10 +14,17 @@ import numpy as np
 
 
 def write_lif(path: Path, images: list[tuple[str, np.ndarray]]) -> None:
-    """Write images given as ``TZCYX`` arrays (planar channels) into a version-2 LIF file."""
+    """Write images into a version-2 LIF file.
+
+    Each image is a ``TZCYX`` array (planar channels), or an ``MTZCYX`` array
+    for a tile scan: M tiles (mosaic positions, LAS X's stage positions, DimID
+    10), outermost as Leica stores them, with a ``TileScanInfo`` attachment
+    placing tile ``m`` at field ``(m % 2, m // 2)`` of a two-column grid.
+    """
     children, blocks = [], [("MemBlock_0", b"")]
     for i, (name, a) in enumerate(images, 1):
-        nt, nz, nc, ny, nx = a.shape
+        nm = a.shape[0] if a.ndim == 6 else 1
+        nt, nz, nc, ny, nx = a.shape[-5:]
         size = a.dtype.itemsize
         channels = "".join(
             f'<ChannelDescription DataType="{int(a.dtype.kind == "f")}" ChannelTag="0" '
@@ -32,16 +39,30 @@ def write_lif(path: Path, images: list[tuple[str, np.ndarray]]) -> None:
             dims.append((3, nz, nx * ny * nc * size))
         if nt > 1:
             dims.append((4, nt, nx * ny * nc * nz * size))
+        if a.ndim == 6:
+            dims.append((10, nm, nx * ny * nc * nz * nt * size))
         dimensions = "".join(
             f'<DimensionDescription DimID="{d}" NumberOfElements="{n}" Origin="0" '
             f'Length="{(n - 1) * 2e-7}" Unit="m" BitInc="0" BytesInc="{inc}"/>'
             for d, n, inc in dims
         )
+        tiles = ""
+        if a.ndim == 6:
+            tiles = (
+                '<Attachment Name="TileScanInfo" Application="LAS AF" FlipX="0" FlipY="0" '
+                'SwapXY="0">'
+                + "".join(
+                    f'<Tile FieldX="{m % 2}" FieldY="{m // 2}" PosX="{(m % 2) * nx * 2e-7}" '
+                    f'PosY="{(m // 2) * ny * 2e-7}"/>'
+                    for m in range(nm)
+                )
+                + "</Attachment>"
+            )
         block_id, data = f"MemBlock_{i}", a.tobytes()
         children.append(
             f'<Element Name="{name}" UniqueID="id-{i}"><Data><Image><ImageDescription>'
             f"<Channels>{channels}</Channels><Dimensions>{dimensions}</Dimensions>"
-            f'</ImageDescription></Image></Data><Memory Size="{len(data)}" '
+            f'</ImageDescription>{tiles}</Image></Data><Memory Size="{len(data)}" '
             f'MemoryBlockID="{block_id}"/><Children/></Element>'
         )
         blocks.append((block_id, data))

@@ -170,3 +170,83 @@ def test_displayed_planes_equal_liffile(lif_file):
         assert data.shape == want.shape
         for index in np.ndindex(*data.shape[:-2]):
             np.testing.assert_array_equal(np.asarray(data[index]), want[index])
+
+
+def tile_scans(seed: int = 1) -> list[tuple[str, np.ndarray]]:
+    """A tile scan with time, Z and two channels, and a 2D one of three single-channel tiles."""
+    rng = np.random.default_rng(seed)
+    return [
+        ("tiles", rng.integers(0, 65535, (4, 2, 3, 2, 20, 24), dtype=np.uint16)),
+        ("tiles2d", rng.integers(0, 255, (3, 1, 1, 1, 10, 12), dtype=np.uint8)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tile_lif(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("lif") / "tilescan.lif"
+    write_lif(path, tile_scans())
+    return path
+
+
+def _as_samples(data: np.ndarray, dims: str) -> np.ndarray:
+    """liffile's array of a tile scan as our ``SC(Z)YX`` view: tiles x times are the samples."""
+    for letter in "MTZC":
+        if letter not in dims:
+            data, dims = data[np.newaxis], letter + dims
+    data = data.transpose([dims.index(a) for a in "MTCZYX"])
+    m, t, *rest = data.shape
+    return data.reshape(m * t, *rest)
+
+
+@pytest.mark.timeout(60)
+def test_tile_scan_tiles_are_samples_equal_to_liffile(tile_lif):
+    with liffile.LifFile(tile_lif) as lif:
+        assert [len(im.tilescan) for im in lif.images] == [4, 3]
+        assert [im.dims[0] for im in lif.images] == ["M", "M"]
+    stacks = open_lif_stacks(tile_lif)
+    assert [s.original_axes for s in stacks] == ["STZCYX", "SYX"]
+    assert stacks[0].data_shape == (4 * 2, 2, 3, 20, 24)
+    assert stacks[1].data_shape == (3, 1, 10, 12)
+    rng = np.random.default_rng(4)
+    for stack in stacks:
+        data, dims = oracle(tile_lif, stack.name)
+        full = _as_samples(data, dims).astype(np.float32)
+        spatial = 3 if "Z" in stack.original_axes else 2
+        if spatial == 2:
+            full = full[:, :, 0]
+        pad = 32
+        padded = np.pad(full, [(0, 0), (0, 0)] + [(pad, pad)] * spatial)
+        for _ in range(12):
+            shape = full.shape[2:]
+            size = [int(rng.integers(1, s + 6)) for s in shape]
+            coords = [int(rng.integers(-s // 2, e)) for s, e in zip(size, shape, strict=True)]
+            sample = int(rng.integers(0, stack.data_shape[0]))
+            got = stack.extract_patch(sample, None, coords, size)
+            box = tuple(slice(c + pad, c + pad + s) for c, s in zip(coords, size, strict=True))
+            np.testing.assert_array_equal(got, padded[sample][(slice(None), *box)])
+        stack.close()
+
+
+def test_tile_scan_displayed_planes_equal_liffile(tile_lif):
+    from napari_file_image_stack._format_layers import layer_data_for_lif
+
+    layers = layer_data_for_lif(tile_lif)
+    assert len(layers) == 2 + 1  # the tile scan's two channels, then the 2D one
+    for data, kwargs, _ in layers:
+        stack = kwargs["metadata"]["file_image_stack"]
+        want, dims = oracle(tile_lif, stack.name)
+        assert kwargs["axis_labels"][0] == "S"  # tiles shown along the sample axis
+        if "channel" in kwargs["metadata"]:
+            want = np.take(want, kwargs["metadata"]["channel"], axis=dims.index("C"))
+        assert data.shape == want.shape
+        for index in np.ndindex(*data.shape[:-2]):
+            np.testing.assert_array_equal(np.asarray(data[index]), want[index])
+        kwargs["metadata"]["file_record"].release()
+
+
+def test_inspect_lists_tile_scans_with_tiles_as_samples(tile_lif):
+    from napari_file_image_stack.image_stack.training_checks import inspect_dataset
+
+    report = inspect_dataset([tile_lif], patch_size=(8, 8))
+    shapes = {f.path.rsplit("/", 1)[-1]: tuple(f.data_shape) for f in report.files}
+    assert shapes == {"tiles": (8, 2, 3, 20, 24), "tiles2d": (3, 1, 10, 12)}
