@@ -140,19 +140,21 @@ def append_subblocks(path: Path, blocks: list[Subblock], *, keep_old: bool = Tru
 
 
 def subblock_pixels(path: Path) -> list[tuple[dict[str, tuple[int, int, int]], np.ndarray]]:
-    """Every uncompressed Gray16 layer-0 subblock of a pylibCZIrw file: its dims and pixels."""
-    from napari_file_image_stack.image_stack.formats import czi_directory as cd
+    """Every uncompressed Gray16 subblock of a pylibCZIrw file: its dims and pixels.
 
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        entries, _ = cd._read_segments(f, path, size)
+    Dims map a letter to ``(start, size, stored size)``.
+    """
     data = path.read_bytes()
     out = []
-    for position, pixel, compression, dims in entries:
+    for entry in old_entries(path):
+        _, pixel, position, _, compression, _, n_dims = _DV_HEAD.unpack_from(entry)
         assert pixel == 1 and compression == 0, "uncompressed Gray16 expected"
+        dims = {}
+        for k in range(n_dims):
+            name, start, size, _, stored = _DIM.unpack_from(entry, _DV_HEAD.size + k * _DIM.size)
+            dims[name.rstrip(b"\0").decode()] = (start, size, stored)
         metadata_size, _, data_size = struct.unpack_from("<iiq", data, position + 32)
-        n_dims = len(dims)
-        at = position + 48 + max(32 + 20 * n_dims, 240) + metadata_size
+        at = position + 48 + max(len(entry), 240) + metadata_size
         w, h = dims["X"][2], dims["Y"][2]
         pixels = np.frombuffer(data[at : at + data_size], "<u2").reshape(h, w)
         out.append((dims, pixels.copy()))

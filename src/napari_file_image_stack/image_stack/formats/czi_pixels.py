@@ -4,7 +4,7 @@ A box is composed plane by plane the way libCZI composes a region: the
 layer-0 subblocks of that plane (and scene) that intersect the box are drawn
 in mosaic-index order, later ones on top, and the rest stays zero.
 Uncompressed subblocks are read in place: the rows the box covers, or for a
-box much narrower than the tile just the box's columns of each row (``os.pread``);
+box that leaves out at least a page of each row just its columns (``os.pread``);
 compressed ones (JPEG, JPEG XR, LZW, zstd) are read and decoded whole, since
 their codecs cannot seek.
 """
@@ -31,13 +31,14 @@ _SUBBLOCK_ID = b"ZISRAWSUBBLOCK\x00\x00"
 _SEGMENT_HEADER = 32  # id (16), allocated size (8), used size (8)
 _SUBBLOCK_FIXED = 16  # metadata size (4), attachment size (4), data size (8)
 
-# Below this many subblocks in one box a thread pool costs more than it saves: few for
-# compressed subblocks (decoding dominates), more for uncompressed row reads.
+# Compressed subblocks are decoded in a thread pool (imagecodecs releases the GIL) when a
+# box touches at least this many. Uncompressed ones are read in this thread: a read from
+# the page cache is a copy, and threads measured no faster even with a cold cache.
 _PARALLEL_MIN_SUBBLOCKS = 4
-_PARALLEL_MIN_READS = 32
-# Uncompressed rows are read box-column-run by run when that skips at least this many
-# bytes per row (a read per row costs a system call; a smaller skip is cheaper to copy).
-_MIN_SKIP_BYTES = 1024
+# Uncompressed rows are read run by run (only the box's columns) when that skips at least
+# a page per row: below that the disk reads the same pages either way, and one read of the
+# whole row range costs fewer system calls than a read per row (measured faster).
+_MIN_SKIP_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class CziPixels:
                     compressed = compressed or bool(self._dir.compression[hits].any())
                     jobs.extend((target, int(i)) for i in hits)
         box = (bx0, by0, bx1, by1)
-        if len(jobs) >= (_PARALLEL_MIN_SUBBLOCKS if compressed else _PARALLEL_MIN_READS):
+        if compressed and len(jobs) >= _PARALLEL_MIN_SUBBLOCKS:
             pieces = list(_decode_pool().map(lambda job: self._piece(job[1], box), jobs))
         else:
             pieces = [self._piece(i, box) for _, i in jobs]
@@ -273,10 +274,9 @@ class CziPixels:
     ) -> NDArray[Any]:
         """The box's part of an uncompressed subblock whose data starts at ``offset``.
 
-        One read of the whole row range when the box spans most of the tile's
-        width; otherwise one read per row of just the box's columns (what libCZI's
-        ``ReadPixels`` cannot do, and what keeps a 64x64 patch of a wide tile to
-        its own bytes).
+        One read of the whole row range, unless the box leaves out at least a
+        page of each row (a narrow box of a wide tile): then one read per row of
+        just the box's columns.
         """
         assert self._fd is not None
         itemsize = dtype.itemsize
