@@ -124,3 +124,26 @@ def test_pyramid_czi_layers_are_multiscale(pyramid_czi):
     for data, kwargs in scene1:
         assert "multiscale" not in kwargs and data.shape == (T, Z, 24, 20)
     scene0[0][1]["metadata"]["file_record"].release()
+
+
+def _level_box(stack: CziImageStack) -> np.ndarray:
+    pixels = stack.open_level_pixels(2)
+    try:
+        return pixels.read_box((0, 0, 0, 0, 0), (1, 2, 1, 36, 44))
+    finally:
+        pixels.close()
+
+
+@pytest.mark.timeout(120)
+def test_pyramid_stack_pickles_and_reads_in_spawned_workers(pyramid_czi):
+    import multiprocessing
+    import pickle
+
+    stack = CziImageStack(pyramid_czi, scene=0, depth_axis="Z")
+    want = _level_box(stack)
+    clone = pickle.loads(pickle.dumps(stack))
+    assert clone.pyramid_factors == (2, 4) and not clone.is_loaded
+    np.testing.assert_array_equal(_level_box(clone), want)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        np.testing.assert_array_equal(pool.apply(_level_box, (stack,)), want)
+    assert stack.owned_nbytes < 64 << 10  # the index of all levels, no pixels
