@@ -96,3 +96,11 @@ def test_czi_pyramid_opens_multiscale_in_napari(make_napari_viewer, tmp_path: Pa
     # the stack behind the layer cuts patches from full resolution only
     stack = scene0[0].metadata["file_image_stack"]
     assert stack.data_shape[-2:] == (72, 88)
+    from napari_file_image_stack._widget import PatchPreviewWidget
+
+    widget = PatchPreviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.choose_layer(scene0[0])
+    assert widget.current is scene0[0].metadata["file_record"]
+    report = widget.training_report_now()
+    assert report is not None and len(report.files) == 2  # two scenes
