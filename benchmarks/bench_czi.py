@@ -8,13 +8,15 @@ full run) with pylibCZIrw, then measures each case in a fresh process:
 - owned memory after that patch (RssAnon growth: process memory beyond the
   page cache);
 - bytes read from the file (``rchar`` of ``/proc/self/io``) for the first
-  patch, and for one further 2D 64x64 patch of a large plane.
+  patch, and for one further 2D 64x64 patch of channel 0 of a large plane
+  (every case opens the file again for it, so its header is counted too).
 
 Cases: ``ours`` (:class:`CziImageStack`), ``pylibczirw`` (pylibCZIrw's own region
 read of the same box, plane by plane: the floor), ``careamics`` (CAREamics'
 ``CziImageStack``, if installed) and ``bioio`` (``BioImage(...).
 get_image_dask_data("CZYX")`` sliced to the box and computed, if bioio and
-bioio-czi are installed). Cases whose library is missing are reported as such.
+bioio-czi are installed: in their own venv, see ``BIOIO_VENV_PYTHON``). Cases
+whose library is missing are reported as such.
 
 Usage::
 
@@ -42,6 +44,9 @@ HERE = Path(__file__).resolve()
 FULL = {"tiles": (4, 4), "tile": 1024, "C": 2, "Z": 16, "depth": 8}
 SMALL = {"tiles": (2, 2), "tile": 512, "C": 2, "Z": 8, "depth": 4}
 CASES = ("ours", "pylibczirw", "careamics", "bioio")
+# bioio + bioio-czi are installed in a venv of their own (``$BIOIO_PYTHON`` overrides):
+#   python -m venv /work/venvs/czi && /work/venvs/czi/bin/pip install bioio bioio-czi
+BIOIO_VENV_PYTHON = Path("/work/venvs/czi/bin/python")
 
 
 def rss_anon() -> int:
@@ -136,7 +141,7 @@ def _reader(case: str):
             return stack, stack.extract_patch(0, None, coords, size)
 
         def again(stack, yx):
-            return CziImageStack(stack.source).extract_patch(0, None, yx, (64, 64))
+            return CziImageStack(stack.source).extract_patch(0, [0], yx, (64, 64))
 
         return first, again
     if case == "careamics":
@@ -145,18 +150,18 @@ def _reader(case: str):
         except ImportError:
             from careamics.dataset_ng.patch_extractor.image_stack import CziImageStack as Theirs
 
-        def extract(stack, coords, size):
+        def extract(stack, channels, coords, size):
             try:
-                return stack.extract_patch(0, None, coords, size)
+                return stack.extract_patch(0, channels, coords, size)
             except TypeError:  # CAREamics versions without a channel argument
-                return stack.extract_patch(0, coords, size)
+                return stack.extract_patch(0, coords, size)[: len(channels or [0, 0])]
 
         def first(path, coords, size):
             stack = Theirs(path, scene=0, depth_axis="Z")
-            return stack, extract(stack, coords, size)
+            return stack, extract(stack, None, coords, size)
 
         def again(stack, yx):
-            return extract(Theirs(stack.source), yx, (64, 64))
+            return extract(Theirs(stack.source), [0], yx, (64, 64))
 
         return first, again
     if case == "pylibczirw":
@@ -203,8 +208,17 @@ def _reader(case: str):
     raise ValueError(case)
 
 
+def case_python(case: str) -> str:
+    """The interpreter of a case: bioio lives in its own venv (its pins differ from ours)."""
+    if case == "bioio":
+        other = os.environ.get("BIOIO_PYTHON", str(BIOIO_VENV_PYTHON))
+        if Path(other).exists():
+            return other
+    return sys.executable
+
+
 def run_case(case: str, path: Path, cache: str, small: bool) -> dict[str, Any]:
-    cmd = [sys.executable, str(HERE), "--worker", case, str(path), cache]
+    cmd = [case_python(case), str(HERE), "--worker", case, str(path), cache]
     if small:
         cmd.append("--small")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -263,7 +277,8 @@ def main() -> None:
                 best[key] = float(np.median([r[key] for r in runs]))
             results[case, cache] = best
     checks = {r["checksum"] for r in results.values() if "checksum" in r}
-    print(f"all cases cut the same first patch: {len(checks) == 1}")
+    checks2 = {r["checksum2"] for r in results.values() if "checksum2" in r}
+    print(f"all cases cut the same first patch: {len(checks) == 1}, 2D patch: {len(checks2) == 1}")
     print(
         f"{'case':<11} {'cache':<5} {'first 3D patch':>15} {'owned':>11} {'% file':>7} "
         f"{'read (1st)':>11} {'2D 64x64':>10} {'read (2D)':>11}"

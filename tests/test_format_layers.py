@@ -11,10 +11,10 @@ import tifffile
 pytest.importorskip("pylibCZIrw")
 pytest.importorskip("liffile")
 
+from czi_files import write_czi
+from lif_files import images, write_lif
 from napari_file_image_stack._reader import napari_get_reader
 from napari_file_image_stack.image_stack.training_checks import inspect_dataset
-from test_czi import write_czi
-from test_lif import images, write_lif
 
 PLUGIN = "napari-file-image-stack"
 
@@ -75,3 +75,32 @@ def test_inspect_reads_czi_and_lif_headers(mixed_folder: Path) -> None:
     assert sum("b_series.lif" in p for p in paths) == 3
     assert sum("c_plain.tif" in p for p in paths) == 1 and len(paths) == 6
     assert all(f.data_shape is not None for f in report.files)
+
+
+@pytest.mark.timeout(180)
+def test_czi_pyramid_opens_multiscale_in_napari(make_napari_viewer, tmp_path: Path) -> None:
+    from czi_files import write_pyramid_czi, zoomed
+
+    path = tmp_path / "pyramid.czi"
+    write_pyramid_czi(path)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin=PLUGIN)
+    scene0 = [layer for layer in layers if "scene 0" in layer.name]
+    assert len(scene0) == 2 and all(layer.multiscale for layer in scene0)
+    for layer in scene0:
+        assert [level.shape[-2:] for level in layer.data] == [(72, 88), (36, 44), (18, 22)]
+        channel = layer.metadata["channel"]
+        want = zoomed(path, {"T": 0, "Z": 0, "C": channel}, 4)
+        np.testing.assert_array_equal(np.asarray(layer.data[2][0, 0]), want)
+    assert not any(layer.multiscale for layer in layers if "scene 1" in layer.name)
+    # the stack behind the layer cuts patches from full resolution only
+    stack = scene0[0].metadata["file_image_stack"]
+    assert stack.data_shape[-2:] == (72, 88)
+    from napari_file_image_stack._widget import PatchPreviewWidget
+
+    widget = PatchPreviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.choose_layer(scene0[0])
+    assert widget.current is scene0[0].metadata["file_record"]
+    report = widget.training_report_now()
+    assert report is not None and len(report.files) == 2  # two scenes

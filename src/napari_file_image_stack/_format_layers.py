@@ -2,11 +2,13 @@
 
 Each scene (CZI) or image (LIF) becomes a lazy layer, or one layer per channel
 for a C axis of up to ``MAX_SPLIT_CHANNELS``; ``metadata[RECORD_KEY]`` holds
-its :class:`FileRecord` (which owns the display pixels). Only displayed planes are read.
+its :class:`FileRecord` (which owns the display pixels). Only displayed planes are
+read; a CZI with a pyramid is shown multiscale, each level read region by region.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, cast
@@ -50,9 +52,29 @@ def _czi_name(stack: CziImageStack, n_scenes: int) -> str:
     return f"{name} [scene {stack.scene}]" if n_scenes > 1 else name
 
 
+def _level_pixels(stack: LazyFormatStack, dtype: np.dtype[Any]) -> list[SharedPixels]:
+    """Display pixels of full resolution, then of each pyramid level (a CZI's), coarser last."""
+    shared = SharedPixels(cast(Any, DisplaySource(stack, dtype)))  # header-like
+    levels = [shared]
+    if isinstance(stack, CziImageStack):
+        for factor in stack.pyramid_factors:
+            source = DisplaySource(
+                stack,
+                dtype,
+                shape=stack.level_shape(factor),
+                opener=functools.partial(stack.open_level_pixels, factor),
+            )
+            levels.append(SharedPixels(cast(Any, source)))
+    shared.companions.extend(levels[1:])  # closed with the full-resolution pixels
+    return levels
+
+
 def _layers(stack: LazyFormatStack, name: str) -> list[LayerData]:
     dtype = getattr(stack, "stored_dtype", stack.data_dtype)
-    shared = SharedPixels(cast(Any, DisplaySource(stack, np.dtype(dtype))))  # header-like
+    # A pyramid is shown multiscale, so no large plane is read whole for display;
+    # patches (training) always come from full resolution.
+    level_pixels = _level_pixels(stack, np.dtype(dtype))
+    shared = level_pixels[0]
     axes = stack.original_axes
     scale_of = dict(getattr(stack, "scale", {}))
     scale = [scale_of.get(a, 1.0) for a in axes]
@@ -68,33 +90,32 @@ def _layers(stack: LazyFormatStack, name: str) -> list[LayerData]:
     c_axis = axes.index("C") if "C" in axes else None
     n_c = stack.original_data_shape[c_axis] if c_axis is not None else 1
     if c_axis is None or n_c > MAX_SPLIT_CHANNELS:
-        view = LazyTiffArray(shared)
-        kwargs = {
+        views = [LazyTiffArray(p) for p in level_pixels]
+        kwargs: dict[str, Any] = {
             "name": name,
             "metadata": metadata,
             "axis_labels": tuple(axes),
             "scale": scale,
-            "contrast_limits": contrast_estimate(view),
+            "contrast_limits": contrast_estimate(views[-1]),
         }
-        return [(view, kwargs, "image")]
+        if len(views) > 1:
+            kwargs["multiscale"] = True
+        return [(views if len(views) > 1 else views[0], kwargs, "image")]
     names = tuple(getattr(stack, "channel_names", ()))
     layers: list[LayerData] = []
     for c in range(n_c):
-        view = LazyTiffArray(shared, fixed_axis=c_axis, fixed_index=c)
+        views = [LazyTiffArray(p, fixed_axis=c_axis, fixed_index=c) for p in level_pixels]
         label = names[c] if c < len(names) else f"C{c}"
-        layers.append(
-            (
-                view,
-                {
-                    "name": f"{name} [{label}]",
-                    "metadata": {**metadata, "channel": c},
-                    "axis_labels": tuple(axes.replace("C", "")),
-                    "scale": [s for i, s in enumerate(scale) if i != c_axis],
-                    "contrast_limits": contrast_estimate(view),
-                    "colormap": _CHANNEL_COLORMAPS[c % len(_CHANNEL_COLORMAPS)],
-                    "blending": "translucent_no_depth" if c == 0 else "additive",
-                },
-                "image",
-            )
-        )
+        channel_kwargs: dict[str, Any] = {
+            "name": f"{name} [{label}]",
+            "metadata": {**metadata, "channel": c},
+            "axis_labels": tuple(axes.replace("C", "")),
+            "scale": [s for i, s in enumerate(scale) if i != c_axis],
+            "contrast_limits": contrast_estimate(views[-1]),
+            "colormap": _CHANNEL_COLORMAPS[c % len(_CHANNEL_COLORMAPS)],
+            "blending": "translucent_no_depth" if c == 0 else "additive",
+        }
+        if len(views) > 1:
+            channel_kwargs["multiscale"] = True
+        layers.append((views if len(views) > 1 else views[0], channel_kwargs, "image"))
     return layers

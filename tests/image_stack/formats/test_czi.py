@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,14 @@ import pytest
 
 pyczi = pytest.importorskip("pylibCZIrw.czi")
 
+from czi_files import (  # noqa: E402
+    COMPRESSIONS,
+    C,
+    T,
+    Z,
+    oracle_patch,
+    write_czi,
+)
 from napari_file_image_stack.image_stack import ImageStack  # noqa: E402
 from napari_file_image_stack.image_stack.errors import (  # noqa: E402
     ImageFileError,
@@ -21,59 +30,6 @@ from napari_file_image_stack.image_stack.formats import (  # noqa: E402
     CziImageStack,
     open_czi_stacks,
 )
-
-# Tiles of scene 0 overlap by 8 pixels, so drawing order matters; scene 1 lies far away.
-TILE = (40, 48)  # h, w
-SCENE0_TILES = [(0, 0), (40, 0), (0, 32), (40, 32)]  # (x, y)
-SCENE1_AT = (300, 200)
-T, Z, C = 2, 3, 2
-
-COMPRESSIONS = {
-    "raw": None,
-    "zstd0": "zstd0:ExplicitLevel=1",
-    "zstd1-hilo": "zstd1:ExplicitLevel=1;PreProcess=HiLoByteUnpack",
-}
-
-
-def write_czi(path: Path, compression: str | None, seed: int = 0) -> None:
-    """A T x Z x C mosaic of overlapping uint16 tiles in scene 0 and one tile in scene 1."""
-    rng = np.random.default_rng(seed)
-    kwargs = {} if compression is None else {"compression_options": compression}
-    with pyczi.create_czi(str(path), exist_ok=True, **kwargs) as czi:
-        for t in range(T):
-            for z in range(Z):
-                for c in range(C):
-                    plane = {"T": t, "Z": z, "C": c}
-                    for x, y in SCENE0_TILES:
-                        tile = rng.integers(0, 65535, TILE, dtype=np.uint16)
-                        czi.write(tile, plane=plane, location=(x, y), scene=0)
-                    tile = rng.integers(0, 65535, (24, 20), dtype=np.uint16)
-                    czi.write(tile, plane=plane, location=SCENE1_AT, scene=1)
-
-
-def oracle_patch(path, scene, depth_axis, sample_idx, coords, size) -> np.ndarray:
-    """The patch CAREamics' CziImageStack would cut, computed with pylibCZIrw directly."""
-    with pyczi.open_czi(str(path)) as czi:
-        bbox = czi.total_bounding_box_no_pyramid
-        rect = (
-            czi.total_bounding_rectangle_no_pyramid
-            if scene is None
-            else czi.scenes_bounding_rectangle_no_pyramid[scene]
-        )
-        axes = "SC" + ("" if depth_axis == "none" else depth_axis) + "YX"
-        sample_axes = {d: b - a for d, (a, b) in bbox.items() if d not in axes}
-        index = np.unravel_index(sample_idx, list(sample_axes.values()))
-        plane = {d: int(i) for d, i in zip(sample_axes, index, strict=True)}
-        depth_n = size[0] if len(size) == 3 else 1
-        out = np.empty((bbox["C"][1], depth_n, size[-2], size[-1]), np.float32)
-        roi = (rect.x + coords[-1], rect.y + coords[-2], size[-1], size[-2])
-        for c in range(bbox["C"][1]):
-            for k in range(depth_n):
-                plane["C"] = c
-                if len(size) == 3:
-                    plane[depth_axis] = coords[0] + k
-                out[c, k] = czi.read(roi=roi, plane=plane, scene=scene)[..., 0]
-    return out if len(size) == 3 else out[:, 0]
 
 
 @pytest.fixture(scope="module", params=sorted(COMPRESSIONS))
@@ -319,5 +275,114 @@ def test_directory_fast_and_general_parsers_agree(czi_file):
         )
     count = int.from_bytes(data[:4], "little")
     fast = cd._uniform_entries(data, count)
-    assert fast is not None and len(fast) == count
-    assert fast == cd._looped_entries(data, count, czi_file)
+    assert fast is not None and len(fast.position) == count
+    general = cd._entries_table(cd._looped_entries(data, count, czi_file))
+    assert fast.letters == general.letters
+    for name in ("position", "pixel", "compression", "start", "size", "stored", "present"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(general, name))
+
+
+def _rchar() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
+def test_narrow_box_of_a_wide_tile_reads_only_its_columns(tmp_path):
+    """A 64x64 box of uncompressed 4096-wide tiles reads its rows' columns, not whole rows."""
+    path = tmp_path / "wide.czi"
+    rng = np.random.default_rng(3)
+    with pyczi.create_czi(str(path)) as czi:
+        for x in (0, 4096):
+            tile = rng.integers(0, 65535, (128, 4096), dtype=np.uint16)
+            czi.write(tile, plane={"C": 0}, location=(x, 0))
+    stack = open_czi_stacks(path)[0]
+    stack.load()
+    for coords in [(10, 5), (60, 3000), (0, 8192 - 64), (64, 4070)]:  # inside; across 2 tiles
+        before = _rchar()
+        got = stack.extract_patch(0, None, coords, (64, 64))
+        read = _rchar() - before
+        want = oracle_patch(path, None, "none", 0, coords, (64, 64))
+        np.testing.assert_array_equal(got, want)
+        # the box's own 8 KiB plus subblock headers (and whatever else the process reads),
+        # far below the 512 KiB of 64 whole rows
+        assert 64 * 64 * 2 <= read <= 64 * 64 * 2 + 2048, read
+    # rows that would skip less than a page are read whole, in one go: same pixels
+    for coords, size in [((3, 10), (7, 8000)), ((5, 100), (40, 3000))]:
+        before = _rchar()
+        got = stack.extract_patch(0, None, coords, size)
+        assert _rchar() - before >= size[0] * 4096 * 2
+        np.testing.assert_array_equal(got, oracle_patch(path, None, "none", 0, coords, size))
+    stack.close()
+
+
+def _rewritten(src: Path, dst: Path, compression: str) -> Path:
+    """A copy of ``src`` whose subblocks are all re-stored with ``compression``."""
+    from czi_writer import Subblock, append_subblocks, subblock_pixels
+
+    shutil.copy(src, dst)
+    blocks = [
+        Subblock(
+            pixels,
+            dims["X"][0],
+            dims["Y"][0],
+            {d: v[0] for d, v in dims.items() if d not in "XY"},
+            compression=compression,
+        )
+        for dims, pixels in subblock_pixels(src)
+    ]
+    append_subblocks(dst, blocks, keep_old=False)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def raw_czi(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("czi") / "raw.czi"
+    write_czi(path, None, seed=11)
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_jpegxr_subblocks_equal_pylibczirw(raw_czi, tmp_path):
+    """pylibCZIrw cannot write JPEG XR: the test re-stores a file's tiles lossily with it.
+
+    Both readers decode the same streams, so they must agree bit for bit even
+    though the pixels differ from the originals.
+    """
+    path = _rewritten(raw_czi, tmp_path / "jpegxr.czi", "jpgxr")
+    assert set(CziImageStack(path, scene=0).directory.compression.tolist()) == {4}
+    rng = np.random.default_rng(2)
+    for scene in (0, 1):
+        stack = CziImageStack(path, scene=scene, depth_axis="Z")
+        n_s, _, n_z, h, w = stack.data_shape
+        whole = stack.extract_patch(n_s - 1, None, (0, -3, -3), (n_z, h + 6, w + 6))
+        want = oracle_patch(path, scene, "Z", n_s - 1, (0, -3, -3), (n_z, h + 6, w + 6))
+        np.testing.assert_array_equal(whole, want)
+        for _ in range(6):
+            coords = (int(rng.integers(0, n_z)), int(rng.integers(-5, h)), int(rng.integers(-5, w)))
+            got = stack.extract_patch(0, None, coords, (1, 17, 23))
+            np.testing.assert_array_equal(
+                got, oracle_patch(path, scene, "Z", 0, coords, (1, 17, 23))
+            )
+    lossless = oracle_patch(raw_czi, 0, "Z", 0, (0, 0, 0), (1, 72, 88))
+    assert not np.array_equal(lossless, oracle_patch(path, 0, "Z", 0, (0, 0, 0), (1, 72, 88)))
+
+
+def test_unsupported_compression_names_file_and_compression(raw_czi, tmp_path):
+    path = _rewritten(raw_czi, tmp_path / "camera.czi", "raw")
+    data = bytearray(path.read_bytes())
+    # re-label every directory entry as camera-specific compression 104
+    from czi_writer import old_entries
+
+    directory_at = int.from_bytes(data[84:92], "little")
+    at = directory_at + 32 + 128
+    for entry in old_entries(path):
+        data[at + 18 : at + 22] = (104).to_bytes(4, "little")
+        at += len(entry)
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        ImageFileError, match=r"camera\.czi: CZI camera-specific compression \(code 104\)"
+    ):
+        open_czi_stacks(path)

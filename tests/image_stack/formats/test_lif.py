@@ -1,8 +1,8 @@
 """LIF stacks against liffile (the oracle), on minimal LIF files written here.
 
-No LIF writer exists on PyPI; :func:`write_lif` writes the documented
-container (an XML header block, then one memory block per image), and every
-file is checked to be read back by liffile before it is used.
+No LIF writer exists on PyPI; ``lif_files.write_lif`` writes the documented
+container (an XML header block, then one memory block per image), and the
+files are checked to be read back by liffile.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 liffile = pytest.importorskip("liffile")
 
+from lif_files import images, oracle, write_lif  # noqa: E402
 from napari_file_image_stack.image_stack import ImageStack  # noqa: E402
 from napari_file_image_stack.image_stack.errors import (  # noqa: E402
     ImageFileError,
@@ -28,73 +28,11 @@ from napari_file_image_stack.image_stack.errors import (  # noqa: E402
 from napari_file_image_stack.image_stack.formats import open_lif_stacks  # noqa: E402
 
 
-def write_lif(path: Path, images: list[tuple[str, np.ndarray]]) -> None:
-    """Write images given as ``TZCYX`` arrays (planar channels) into a version-2 LIF file."""
-    children, blocks = [], [("MemBlock_0", b"")]
-    for i, (name, a) in enumerate(images, 1):
-        nt, nz, nc, ny, nx = a.shape
-        size = a.dtype.itemsize
-        channels = "".join(
-            f'<ChannelDescription DataType="{int(a.dtype.kind == "f")}" ChannelTag="0" '
-            f'Resolution="{8 * size}" '
-            f'NameOfMeasuredQuantity="" Min="0" Max="0" Unit="" LUTName="Gray" '
-            f'IsLUTInverted="0" '
-            f'BytesInc="{c * nx * ny * size}" BitInc="0"/>'
-            for c in range(nc)
-        )
-        dims = [(1, nx, size), (2, ny, nx * size)]
-        if nz > 1:
-            dims.append((3, nz, nx * ny * nc * size))
-        if nt > 1:
-            dims.append((4, nt, nx * ny * nc * nz * size))
-        dimensions = "".join(
-            f'<DimensionDescription DimID="{d}" NumberOfElements="{n}" Origin="0" '
-            f'Length="{(n - 1) * 2e-7}" Unit="m" BitInc="0" BytesInc="{inc}"/>'
-            for d, n, inc in dims
-        )
-        block_id, data = f"MemBlock_{i}", a.tobytes()
-        children.append(
-            f'<Element Name="{name}" UniqueID="id-{i}"><Data><Image><ImageDescription>'
-            f"<Channels>{channels}</Channels><Dimensions>{dimensions}</Dimensions>"
-            f'</ImageDescription></Image></Data><Memory Size="{len(data)}" '
-            f'MemoryBlockID="{block_id}"/><Children/></Element>'
-        )
-        blocks.append((block_id, data))
-    xml = (
-        '<LMSDataContainerHeader Version="2"><Element Name="test" UniqueID="root">'
-        '<Data><Experiment Path="" IsSavedFlag="1"/></Data>'
-        '<Memory Size="0" MemoryBlockID="MemBlock_0"/>'
-        f"<Children>{''.join(children)}</Children></Element></LMSDataContainerHeader>"
-    )
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IIBI", 0x70, 2 * len(xml) + 5, 0x2A, len(xml)))
-        f.write(xml.encode("utf-16-le"))
-        for block_id, data in blocks:
-            f.write(struct.pack("<IIBQBI", 0x70, 0, 0x2A, len(data), 0x2A, len(block_id)))
-            f.write(block_id.encode("utf-16-le"))
-            f.write(data)
-
-
-def images(seed: int = 0) -> list[tuple[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    return [
-        ("timelapse", rng.integers(0, 65535, (3, 4, 2, 40, 52), dtype=np.uint16)),
-        ("plane", rng.integers(0, 255, (1, 1, 1, 33, 27), dtype=np.uint8)),
-        ("stack", rng.random((1, 5, 1, 16, 16), dtype=np.float32)),
-    ]
-
-
 @pytest.fixture(scope="module")
 def lif_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("lif") / "series.lif"
     write_lif(path, images())
     return path
-
-
-def oracle(path: Path, name: str) -> np.ndarray:
-    with liffile.LifFile(path) as lif:
-        (image,) = [im for im in lif.images if im.path == name]
-        return image.asarray(), "".join(image.dims)
 
 
 def test_written_file_is_read_back_by_liffile(lif_file):
@@ -232,3 +170,83 @@ def test_displayed_planes_equal_liffile(lif_file):
         assert data.shape == want.shape
         for index in np.ndindex(*data.shape[:-2]):
             np.testing.assert_array_equal(np.asarray(data[index]), want[index])
+
+
+def tile_scans(seed: int = 1) -> list[tuple[str, np.ndarray]]:
+    """A tile scan with time, Z and two channels, and a 2D one of three single-channel tiles."""
+    rng = np.random.default_rng(seed)
+    return [
+        ("tiles", rng.integers(0, 65535, (4, 2, 3, 2, 20, 24), dtype=np.uint16)),
+        ("tiles2d", rng.integers(0, 255, (3, 1, 1, 1, 10, 12), dtype=np.uint8)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tile_lif(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("lif") / "tilescan.lif"
+    write_lif(path, tile_scans())
+    return path
+
+
+def _as_samples(data: np.ndarray, dims: str) -> np.ndarray:
+    """liffile's array of a tile scan as our ``SC(Z)YX`` view: tiles x times are the samples."""
+    for letter in "MTZC":
+        if letter not in dims:
+            data, dims = data[np.newaxis], letter + dims
+    data = data.transpose([dims.index(a) for a in "MTCZYX"])
+    m, t, *rest = data.shape
+    return data.reshape(m * t, *rest)
+
+
+@pytest.mark.timeout(60)
+def test_tile_scan_tiles_are_samples_equal_to_liffile(tile_lif):
+    with liffile.LifFile(tile_lif) as lif:
+        assert [len(im.tilescan) for im in lif.images] == [4, 3]
+        assert [im.dims[0] for im in lif.images] == ["M", "M"]
+    stacks = open_lif_stacks(tile_lif)
+    assert [s.original_axes for s in stacks] == ["STZCYX", "SYX"]
+    assert stacks[0].data_shape == (4 * 2, 2, 3, 20, 24)
+    assert stacks[1].data_shape == (3, 1, 10, 12)
+    rng = np.random.default_rng(4)
+    for stack in stacks:
+        data, dims = oracle(tile_lif, stack.name)
+        full = _as_samples(data, dims).astype(np.float32)
+        spatial = 3 if "Z" in stack.original_axes else 2
+        if spatial == 2:
+            full = full[:, :, 0]
+        pad = 32
+        padded = np.pad(full, [(0, 0), (0, 0)] + [(pad, pad)] * spatial)
+        for _ in range(12):
+            shape = full.shape[2:]
+            size = [int(rng.integers(1, s + 6)) for s in shape]
+            coords = [int(rng.integers(-s // 2, e)) for s, e in zip(size, shape, strict=True)]
+            sample = int(rng.integers(0, stack.data_shape[0]))
+            got = stack.extract_patch(sample, None, coords, size)
+            box = tuple(slice(c + pad, c + pad + s) for c, s in zip(coords, size, strict=True))
+            np.testing.assert_array_equal(got, padded[sample][(slice(None), *box)])
+        stack.close()
+
+
+def test_tile_scan_displayed_planes_equal_liffile(tile_lif):
+    from napari_file_image_stack._format_layers import layer_data_for_lif
+
+    layers = layer_data_for_lif(tile_lif)
+    assert len(layers) == 2 + 1  # the tile scan's two channels, then the 2D one
+    for data, kwargs, _ in layers:
+        stack = kwargs["metadata"]["file_image_stack"]
+        want, dims = oracle(tile_lif, stack.name)
+        assert kwargs["axis_labels"][0] == "S"  # tiles shown along the sample axis
+        if "channel" in kwargs["metadata"]:
+            want = np.take(want, kwargs["metadata"]["channel"], axis=dims.index("C"))
+        assert data.shape == want.shape
+        for index in np.ndindex(*data.shape[:-2]):
+            np.testing.assert_array_equal(np.asarray(data[index]), want[index])
+        kwargs["metadata"]["file_record"].release()
+
+
+def test_inspect_lists_tile_scans_with_tiles_as_samples(tile_lif):
+    from napari_file_image_stack.image_stack.training_checks import inspect_dataset
+
+    report = inspect_dataset([tile_lif], patch_size=(8, 8))
+    shapes = {f.path.rsplit("/", 1)[-1]: tuple(f.data_shape) for f in report.files}
+    assert shapes == {"tiles": (8, 2, 3, 20, 24), "tiles2d": (3, 1, 10, 12)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from ..axes import AxesLayout
 from ..errors import ImageFileError
 from ..pixel_sources import PixelSource
 from .czi_directory import CZI_SUFFIXES, CziDirectory, Rect
-from .czi_pixels import CziPixels, CziView
+from .czi_pixels import COMPRESSION_NAMES, CziPixels, CziView, unsupported_compression
 from .lazy_stack import LazyFormatStack
 
 DepthAxis = Literal["none", "Z", "T"]
@@ -51,8 +52,8 @@ class CziImageStack(LazyFormatStack):
     FileNotFoundError
         If there is no such file.
     ImageFileError
-        If the file is not a readable CZI, holds RGB pixels, or lacks the
-        requested scene.
+        If the file is not a readable CZI, holds RGB pixels or subblocks in a
+        compression this reader cannot decode, or lacks the requested scene.
     ValueError
         If ``depth_axis`` names an axis the file does not have (size > 1).
     """
@@ -83,6 +84,9 @@ class CziImageStack(LazyFormatStack):
                 f"{path}: CZI files with RGB pixels ({', '.join(directory.pixel_types)}) are "
                 "not supported."
             )
+        unknown = sorted(set(directory.compression.tolist()) - set(COMPRESSION_NAMES))
+        if unknown:
+            raise ImageFileError(unsupported_compression(path, unknown[0]))
         scenes = directory.scenes()
         if scene is None:
             rect = directory.total_rect()
@@ -158,6 +162,55 @@ class CziImageStack(LazyFormatStack):
 
     def _open_pixels(self) -> PixelSource:
         return CziPixels(self._directory, self._view)
+
+    # -- pyramid (display only: patches always come from full resolution) ---------------
+    @property
+    def pyramid_factors(self) -> tuple[int, ...]:
+        """Downscale factors of the file's pyramid layers over this scene, ascending.
+
+        Empty for a file without a pyramid. Each level is read, like full
+        resolution, only where a box touches its subblocks.
+        """
+        return tuple(level.factor for level, _ in self._levels())
+
+    def level_shape(self, factor: int) -> tuple[int, ...]:
+        """Shape of pyramid level ``factor`` in :attr:`original_axes` order (Y and X divided)."""
+        _, view = self._level(factor)
+        return (*self.original_data_shape[:-2], view.rect.h, view.rect.w)
+
+    def open_level_pixels(self, factor: int) -> PixelSource:
+        """A new pixel source of pyramid level ``factor``, in :attr:`original_axes` order.
+
+        Raises
+        ------
+        ValueError
+            If the file has no such pyramid level over this scene.
+        """
+        level, view = self._level(factor)
+        return CziPixels(level, view)
+
+    def _levels(self) -> list[tuple[CziDirectory, CziView]]:
+        r = self._view.rect
+        out = []
+        for level in self._directory.pyramid:
+            f = level.factor
+            # libCZI's size of a region read at zoom 1/f: the level-0 size divided, rounded down
+            rect = Rect(r.x // f, r.y // f, r.w // f, r.h // f)
+            in_scene = self.scene is None or bool(
+                ((level.scene == self.scene) | (level.scene < 0)).any()
+            )
+            if in_scene and rect.w > 0 and rect.h > 0:
+                out.append((level, replace(self._view, rect=rect)))
+        return out
+
+    def _level(self, factor: int) -> tuple[CziDirectory, CziView]:
+        for level, view in self._levels():
+            if level.factor == factor:
+                return level, view
+        raise ValueError(
+            f"{self.source}: no pyramid level of factor {factor} "
+            f"(levels: {', '.join(map(str, self.pyramid_factors)) or 'none'})."
+        )
 
     def _header_nbytes(self) -> int:
         return self._directory.nbytes

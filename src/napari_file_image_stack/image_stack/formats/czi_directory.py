@@ -1,10 +1,12 @@
-"""The subblock directory of a CZI file: where every layer-0 tile lies, read from the header.
+"""The subblock directory of a CZI file: where every tile lies, read from the header.
 
 Only the file header, the directory segment and the metadata XML are read, by
 this module itself from the ZISRAW segment layout (czifile would do the same,
 but its import pulls in scipy, seconds per worker process). The entries are kept
 as a few numpy arrays, so a stack holds a compact, picklable index of its file
-and decodes subblocks only when a box needs them.
+and decodes subblocks only when a box needs them. Full-resolution (layer-0)
+subblocks and each pyramid layer's are kept apart, so a patch never sees a
+pyramid tile and a pyramid level never sees a full-resolution one.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class CziDirectory:
     """Layer-0 subblocks of a CZI file and what its header says about them.
 
     Use :meth:`read` to make one. Arrays have one row per layer-0 subblock, in
-    directory order.
+    directory order; :attr:`pyramid` holds the same for each pyramid layer.
     """
 
     path: Path
@@ -76,6 +78,11 @@ class CziDirectory:
     channel_names: tuple[str, ...] = ()
     scale: dict[str, float] = field(default_factory=dict)
     """Pixel spacing in micrometres for ``X``, ``Y``, ``Z`` where the metadata states it."""
+    factor: int = 1
+    """Downscale factor of these subblocks: 1 for full resolution, k for a pyramid layer
+    (whose :attr:`rect` is then in that layer's pixels: logical position // k, stored size)."""
+    pyramid: tuple[CziDirectory, ...] = field(default=(), repr=False)
+    """The pyramid layers' subblocks (of a full-resolution directory), by ascending factor."""
 
     @property
     def nbytes(self) -> int:
@@ -90,7 +97,7 @@ class CziDirectory:
             self.mosaic,
             self.scene,
         )
-        return sum(a.nbytes for a in arrays)
+        return sum(a.nbytes for a in arrays) + sum(level.nbytes for level in self.pyramid)
 
     @property
     def is_rgb(self) -> bool:
@@ -137,69 +144,135 @@ class CziDirectory:
         path = Path(path)
         stamp = stamp_file(path)
         with open(path, "rb") as f:
-            entries, xml = _read_segments(f, path, stamp.size)
-        return cls._from_entries(path, stamp, entries, xml)
+            table, xml = _read_segments(f, path, stamp.size)
+        return cls._from_entries(path, stamp, table, xml)
 
     @classmethod
     def _from_entries(
-        cls, path: Path, stamp: FileStamp, entries: list[_Entry], xml: str | None
+        cls, path: Path, stamp: FileStamp, table: _Table, xml: str | None
     ) -> CziDirectory:
-        rows: list[tuple[int, dict[str, tuple[int, int, int]], int, str]] = []
-        for position, pixel_code, compression, dims in entries:
-            if "X" not in dims or "Y" not in dims:
-                continue
-            # Layer 0 (full resolution): stored size equals logical size. Pyramid tiles differ.
-            if dims["X"][1] != dims["X"][2] or dims["Y"][1] != dims["Y"][2]:
-                continue
-            pixel_type = _PIXEL_TYPE_NAMES.get(pixel_code, f"pixel type {pixel_code}")
-            rows.append((position, dims, compression, pixel_type))
-        if not rows:
+        ix, iy = table.column("X"), table.column("Y")
+        if ix is None or iy is None:
             raise ImageFileError(f"{path}: the CZI file holds no full-resolution image subblocks.")
-        present = {d for _, dims, _, _ in rows for d in dims}
+        usable = table.present[:, ix] & table.present[:, iy]
+        factor = np.where(usable, _pyramid_factors(table, ix, iy), 0)
+        level0 = np.flatnonzero(factor == 1)
+        if len(level0) == 0:
+            raise ImageFileError(f"{path}: the CZI file holds no full-resolution image subblocks.")
+        present = {
+            letter for j, letter in enumerate(table.letters) if table.present[level0, j].any()
+        }
         unknown = sorted(present - set(PLANE_DIM_ORDER) - set("XYMS"))
         if unknown:
             raise ImageFileError(
                 f"{path}: CZI dimension(s) {''.join(unknown)!r} are not supported."
             )
         plane_dims = "".join(d for d in PLANE_DIM_ORDER if d in present)
-        n = len(rows)
-        plane = np.zeros((n, len(plane_dims)), np.int64)
-        for i, (_, dims, _, _) in enumerate(rows):
-            for j, d in enumerate(plane_dims):
-                plane[i, j] = dims[d][0] if d in dims else 0
-        pixel_types = tuple(sorted({p for *_, p in rows}))
+        used = np.flatnonzero(factor >= 1)
+        codes = sorted(set(table.pixel[used].tolist()))
+        names = [_PIXEL_TYPE_NAMES.get(c, f"pixel type {c}") for c in codes]
+        order = sorted(range(len(names)), key=names.__getitem__)
+        pixel_types = tuple(names[i] for i in order)
+        code_index = {codes[i]: k for k, i in enumerate(order)}
         try:
             dtypes = [np.dtype(czi_pixel_dtype(p)) for p in pixel_types]
         except KeyError as exc:
             raise ImageFileError(f"{path}: CZI pixel type {exc} is not supported.") from None
         gray = [dt for dt, p in zip(dtypes, pixel_types, strict=True) if p not in RGB_PIXEL_TYPES]
         dtype = np.result_type(*gray) if gray else dtypes[0].base
-        directory = cls(
-            path=path,
-            stamp=stamp,
-            dims=plane_dims,
-            dim_start=tuple(int(plane[:, j].min()) for j in range(len(plane_dims))),
-            dim_size=tuple(
-                int(plane[:, j].max() - plane[:, j].min()) + 1 for j in range(len(plane_dims))
-            ),
-            dtype=np.dtype(dtype),
-            pixel_types=pixel_types,
-            file_position=np.array([r[0] for r in rows], np.int64),
-            rect=np.array(
-                [(d["X"][0], d["Y"][0], d["X"][1], d["Y"][1]) for _, d, _, _ in rows], np.int64
-            ),
-            plane=plane,
-            compression=np.array([r[2] for r in rows], np.int32),
-            dtype_code=np.array([pixel_types.index(r[3]) for r in rows], np.int32),
-            n_dims=np.array([len(d) for _, d, _, _ in rows], np.int32),
-            mosaic=np.array([d["M"][0] if "M" in d else -1 for _, d, _, _ in rows], np.int64),
-            scene=np.array([d["S"][0] if "S" in d else -1 for _, d, _, _ in rows], np.int64),
-            channel_names=_channel_names(xml),
-            scale=_scale(xml),
+        plane = table.coordinates(level0, plane_dims, 0)
+        dim_start = tuple(int(v) for v in plane.min(axis=0)) if plane_dims else ()
+        dim_size = tuple(int(v) for v in plane.max(axis=0) - plane.min(axis=0) + 1)
+
+        def build(
+            rows: NDArray[np.intp], f: int, pyramid: tuple[CziDirectory, ...] = ()
+        ) -> CziDirectory:
+            # Every level shares level 0's plane dimensions and pixel types, so one
+            # plane key and one dtype code mean the same thing on every level.
+            if f == 1:
+                size = (table.size[rows, ix], table.size[rows, iy])
+            else:  # a pyramid layer's own pixels: position // factor, stored size
+                size = (table.stored[rows, ix], table.stored[rows, iy])
+            rect = np.stack(
+                [table.start[rows, ix] // f, table.start[rows, iy] // f, *size], axis=1
+            ).astype(np.int64)
+            return cls(
+                path=path,
+                stamp=stamp,
+                dims=plane_dims,
+                dim_start=dim_start,
+                dim_size=dim_size,
+                dtype=np.dtype(dtype),
+                pixel_types=pixel_types,
+                file_position=table.position[rows].astype(np.int64),
+                rect=rect.reshape(len(rows), 4),
+                plane=table.coordinates(rows, plane_dims, 0),
+                compression=table.compression[rows].astype(np.int32),
+                dtype_code=np.array([code_index[c] for c in table.pixel[rows].tolist()], np.int32),
+                n_dims=table.present[rows].sum(axis=1).astype(np.int32),
+                mosaic=table.coordinates(rows, "M", -1)[:, 0],
+                scene=table.coordinates(rows, "S", -1)[:, 0],
+                channel_names=_channel_names(xml) if f == 1 else (),
+                scale=_scale(xml) if f == 1 else {},
+                factor=f,
+                pyramid=pyramid,
+            )
+
+        levels = tuple(
+            build(np.flatnonzero(factor == f), int(f))
+            for f in sorted(set(factor[factor > 1].tolist()))
         )
-        if directory.rect[:, 2:].min() <= 0:
-            raise ImageFileError(f"{path}: a CZI subblock has an empty size (damaged header?).")
+        directory = build(level0, 1, levels)
+        for level in (directory, *levels):
+            if level.rect[:, 2:].min() <= 0:
+                raise ImageFileError(f"{path}: a CZI subblock has an empty size (damaged header?).")
         return directory
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The directory entries as columns: one row per entry, one column per dimension letter."""
+
+    position: NDArray[np.int64]
+    pixel: NDArray[np.int64]
+    compression: NDArray[np.int64]
+    letters: tuple[str, ...]
+    start: NDArray[np.int64]
+    """``(n, len(letters))``, and so :attr:`size` and :attr:`stored`."""
+    size: NDArray[np.int64]
+    stored: NDArray[np.int64]
+    present: NDArray[np.bool_]
+    """Where an entry has that dimension."""
+
+    def column(self, letter: str) -> int | None:
+        return self.letters.index(letter) if letter in self.letters else None
+
+    def coordinates(self, rows: NDArray[np.intp], dims: str, missing: int) -> NDArray[np.int64]:
+        """``(len(rows), len(dims))`` start coordinates, ``missing`` where a row lacks a dim."""
+        out = np.full((len(rows), len(dims)), missing, np.int64)
+        for j, d in enumerate(dims):
+            col = self.column(d)
+            if col is not None:
+                out[:, j] = np.where(self.present[rows, col], self.start[rows, col], missing)
+        return out
+
+
+def _pyramid_factors(table: _Table, ix: int, iy: int) -> NDArray[np.int64]:
+    """Per entry: 1 at full resolution, k on a pyramid layer k times smaller, 0 if nonsense.
+
+    A pyramid subblock covers more of the image (its logical size) than it
+    stores; edge tiles may be a pixel off, but both axes must agree on the layer.
+    """
+    w, h = table.size[:, ix], table.size[:, iy]
+    sw, sh = table.stored[:, ix], table.stored[:, iy]
+    full = (w == sw) & (h == sh)
+    sane = (sw > 0) & (sh > 0) & (w >= sw) & (h >= sh)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fx = np.where(sane, w / np.maximum(sw, 1), 0.0)
+        fy = np.where(sane, h / np.maximum(sh, 1), 0.0)
+    factor = np.rint(fx).astype(np.int64)
+    pyramid = sane & ~full & (factor >= 2) & (np.abs(fy - factor) < 0.5)
+    return np.where(full, 1, np.where(pyramid, factor, 0))
 
 
 _PIXEL_DTYPES = {
@@ -270,7 +343,7 @@ def _read_at(f: Any, path: Path, position: int, size: int) -> bytes:
     return pread_exact(f.fileno(), size, position, path)
 
 
-def _read_segments(f: Any, path: Path, file_size: int) -> tuple[list[_Entry], str | None]:
+def _read_segments(f: Any, path: Path, file_size: int) -> tuple[_Table, str | None]:
     """The subblock directory entries and the metadata XML (None if absent or unreadable)."""
     if file_size < 32 + 80:
         raise ImageFileError(f"{path}: not a readable CZI file (too short for its header).")
@@ -282,10 +355,10 @@ def _read_segments(f: Any, path: Path, file_size: int) -> tuple[list[_Entry], st
     (count,) = struct.unpack_from("<i", data, 0)
     if not 0 <= count <= min(_MAX_ENTRIES, size // 32):
         raise ImageFileError(f"{path}: the CZI directory claims {count} entries (damaged?).")
-    entries = _uniform_entries(data, count)
-    if entries is None:
-        entries = _looped_entries(data, count, path)
-    return entries, _metadata_xml(f, path, metadata_at, file_size)
+    table = _uniform_entries(data, count)
+    if table is None:
+        table = _entries_table(_looped_entries(data, count, path))
+    return table, _metadata_xml(f, path, metadata_at, file_size)
 
 
 def _looped_entries(data: bytes, count: int, path: Path) -> list[_Entry]:
@@ -311,7 +384,7 @@ def _looped_entries(data: bytes, count: int, path: Path) -> list[_Entry]:
     return entries
 
 
-def _uniform_entries(data: bytes, count: int) -> list[_Entry] | None:
+def _uniform_entries(data: bytes, count: int) -> _Table | None:
     """Entries parsed with numpy when all have the same dimensions (usual); else None."""
     if count == 0 or len(data) < 128 + 32:
         return None
@@ -342,26 +415,40 @@ def _uniform_entries(data: bytes, count: int) -> list[_Entry] | None:
         or not (names == names[:1]).all()
     ):
         return None
-    letters = [n.rstrip(b"\0").decode("ascii", "replace") for n in names[0].tolist()]
-    starts, sizes = table["dims"]["start"].tolist(), table["dims"]["size"].tolist()
-    stored = table["dims"]["stored"].tolist()
-    return [
-        (
-            position,
-            pixel,
-            compression,
-            dict(zip(letters, zip(s0, s1, s2, strict=True), strict=True)),
-        )
-        for position, pixel, compression, s0, s1, s2 in zip(
-            table["position"].tolist(),
-            table["pixel"].tolist(),
-            table["compression"].tolist(),
-            starts,
-            sizes,
-            stored,
-            strict=True,
-        )
-    ]
+    letters = tuple(n.rstrip(b"\0").decode("ascii", "replace") for n in names[0].tolist())
+    dims = table["dims"]
+    return _Table(
+        position=table["position"].astype(np.int64),
+        pixel=table["pixel"].astype(np.int64),
+        compression=table["compression"].astype(np.int64),
+        letters=letters,
+        start=dims["start"].astype(np.int64),
+        size=dims["size"].astype(np.int64),
+        stored=dims["stored"].astype(np.int64),
+        present=np.ones((count, n_dims), bool),
+    )
+
+
+def _entries_table(entries: list[_Entry]) -> _Table:
+    """The columns of entries parsed one by one (letters in order of first appearance)."""
+    letters = tuple(dict.fromkeys(d for *_, dims in entries for d in dims))
+    n, k = len(entries), len(letters)
+    start, size, stored = (np.zeros((n, k), np.int64) for _ in range(3))
+    present = np.zeros((n, k), bool)
+    for i, (*_, dims) in enumerate(entries):
+        for d, (a, b, c) in dims.items():
+            j = letters.index(d)
+            start[i, j], size[i, j], stored[i, j], present[i, j] = a, b, c, True
+    return _Table(
+        position=np.array([e[0] for e in entries], np.int64),
+        pixel=np.array([e[1] for e in entries], np.int64),
+        compression=np.array([e[2] for e in entries], np.int64),
+        letters=letters,
+        start=start,
+        size=size,
+        stored=stored,
+        present=present,
+    )
 
 
 def _metadata_xml(f: Any, path: Path, position: int, file_size: int) -> str | None:

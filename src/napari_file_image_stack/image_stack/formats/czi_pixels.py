@@ -3,9 +3,10 @@
 A box is composed plane by plane the way libCZI composes a region: the
 layer-0 subblocks of that plane (and scene) that intersect the box are drawn
 in mosaic-index order, later ones on top, and the rest stays zero.
-Uncompressed subblocks are read row range by row range (``os.pread`` of the
-rows the box covers); compressed ones (JPEG, JPEG XR, LZW, zstd) are read and
-decoded whole, since their codecs cannot seek.
+Uncompressed subblocks are read in place: the rows the box covers, or for a
+box that leaves out at least a page of each row just its columns (``os.pread``);
+compressed ones (JPEG, JPEG XR, LZW, zstd) are read and decoded whole, since
+their codecs cannot seek.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ _SUBBLOCK_ID = b"ZISRAWSUBBLOCK\x00\x00"
 _SEGMENT_HEADER = 32  # id (16), allocated size (8), used size (8)
 _SUBBLOCK_FIXED = 16  # metadata size (4), attachment size (4), data size (8)
 
-# Below this many subblocks in one box a thread pool costs more than it saves: few for
-# compressed subblocks (decoding dominates), more for uncompressed row reads.
+# Compressed subblocks are decoded in a thread pool (imagecodecs releases the GIL) when a
+# box touches at least this many. Uncompressed ones are read in this thread: a read from
+# the page cache is a copy, and threads measured no faster even with a cold cache.
 _PARALLEL_MIN_SUBBLOCKS = 4
-_PARALLEL_MIN_READS = 32
+# Uncompressed rows are read run by run (only the box's columns) when that skips at least
+# a page per row: below that the disk reads the same pages either way, and one read of the
+# whole row range costs fewer system calls than a read per row (measured faster).
+_MIN_SKIP_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,8 @@ class CziPixels:
             d = self._dir
             chosen = np.arange(len(d.scene))
             if self._view.scene is not None:
-                chosen = chosen[d.scene == self._view.scene]
+                # as libCZI's scene filter: subblocks without a scene index belong to every scene
+                chosen = chosen[(d.scene == self._view.scene) | (d.scene < 0)]
             # Drawing order: mosaic index, then directory order (a stable sort).
             chosen = chosen[np.argsort(d.mosaic[chosen], kind="stable")]
             groups: dict[tuple[int, ...], list[int]] = {}
@@ -173,7 +179,7 @@ class CziPixels:
                     compressed = compressed or bool(self._dir.compression[hits].any())
                     jobs.extend((target, int(i)) for i in hits)
         box = (bx0, by0, bx1, by1)
-        if len(jobs) >= (_PARALLEL_MIN_SUBBLOCKS if compressed else _PARALLEL_MIN_READS):
+        if compressed and len(jobs) >= _PARALLEL_MIN_SUBBLOCKS:
             pieces = list(_decode_pool().map(lambda job: self._piece(job[1], box), jobs))
         else:
             pieces = [self._piece(i, box) for _, i in jobs]
@@ -191,8 +197,8 @@ class CziPixels:
         sx, sy, sw, sh = (int(v) for v in self._dir.rect[index])
         x0, x1 = max(bx0, sx), min(bx1, sx + sw)
         y0, y1 = max(by0, sy), min(by1, sy + sh)
-        tile = self._decode(index, y0 - sy, y1 - sy)
-        return tile[:, x0 - sx : x1 - sx], (y0, y1, x0, x1)
+        tile = self._decode(index, y0 - sy, y1 - sy, x0 - sx, x1 - sx)
+        return tile, (y0, y1, x0, x1)
 
     def _data_location(self, index: int) -> tuple[int, int]:
         """Byte offset and size of subblock ``index``'s pixel data (one 48-byte read, cached)."""
@@ -218,8 +224,8 @@ class CziPixels:
             self._data_at[index] = (offset, int(data_size))
         return offset, int(data_size)
 
-    def _decode(self, index: int, row0: int, row1: int) -> NDArray[Any]:
-        """Rows ``[row0, row1)`` of subblock ``index``, decoded, shape ``(rows, width)``."""
+    def _decode(self, index: int, row0: int, row1: int, col0: int, col1: int) -> NDArray[Any]:
+        """Rows ``[row0, row1)``, columns ``[col0, col1)`` of subblock ``index``, decoded."""
         assert self._fd is not None
         d = self._dir
         _, _, width, height = (int(v) for v in d.rect[index])
@@ -238,25 +244,74 @@ class CziPixels:
                 raise ImageFileError(
                     f"{self._path}: an uncompressed subblock is shorter than its size says."
                 )
-            raw = pread_exact(
-                self._fd, (row1 - row0) * row_bytes, offset + row0 * row_bytes, self._path
-            )
-            return np.frombuffer(raw, file_dtype).reshape(row1 - row0, width)
+            return self._read_rows(offset, file_dtype, width, row0, row1, col0, col1)
+        if compression not in COMPRESSION_NAMES:
+            raise ImageFileError(unsupported_compression(self._path, compression))
         raw = pread_exact(self._fd, size, offset, self._path)
         try:
             decoded = _decompress(compression, raw, file_dtype, width * height)
-        except ImageFileError:
-            raise
         except Exception as exc:
             raise ImageFileError(
-                f"{self._path}: cannot decode a subblock (compression {compression}): {exc}"
+                f"{self._path}: cannot decode a subblock ({COMPRESSION_NAMES[compression]} "
+                f"compression): {exc}"
             ) from exc
         if decoded.size != width * height:
             raise ImageFileError(
                 f"{self._path}: a subblock decodes to {decoded.size} pixels, not "
                 f"{width}x{height} (damaged?)."
             )
-        return decoded.reshape(height, width)[row0:row1]
+        return decoded.reshape(height, width)[row0:row1, col0:col1]
+
+    def _read_rows(
+        self,
+        offset: int,
+        dtype: np.dtype[Any],
+        width: int,
+        row0: int,
+        row1: int,
+        col0: int,
+        col1: int,
+    ) -> NDArray[Any]:
+        """The box's part of an uncompressed subblock whose data starts at ``offset``.
+
+        One read of the whole row range, unless the box leaves out at least a
+        page of each row (a narrow box of a wide tile): then one read per row of
+        just the box's columns.
+        """
+        assert self._fd is not None
+        itemsize = dtype.itemsize
+        row_bytes, run = width * itemsize, (col1 - col0) * itemsize
+        rows = row1 - row0
+        if rows == 1 or row_bytes - run < _MIN_SKIP_BYTES:
+            raw = pread_exact(self._fd, rows * row_bytes, offset + row0 * row_bytes, self._path)
+            return np.frombuffer(raw, dtype).reshape(rows, width)[:, col0:col1]
+        out = bytearray(rows * run)
+        start = offset + row0 * row_bytes + col0 * itemsize
+        for k in range(rows):
+            out[k * run : (k + 1) * run] = pread_exact(
+                self._fd, run, start + k * row_bytes, self._path
+            )
+        return np.frombuffer(out, dtype).reshape(rows, col1 - col0)
+
+
+COMPRESSION_NAMES = {
+    0: "uncompressed",
+    1: "JPEG",
+    2: "LZW",
+    4: "JPEG XR",
+    5: "zstd0",
+    6: "zstd1",
+}
+"""The CZI compression codes this module decodes, by name."""
+
+
+def unsupported_compression(path: object, code: int) -> str:
+    """The message for a subblock compressed in a way :func:`_decompress` cannot undo."""
+    kind = "camera-specific " if code >= 100 else ""
+    return (
+        f"{path}: CZI {kind}compression (code {code}) is not supported; this reader decodes "
+        f"{', '.join(COMPRESSION_NAMES.values())}."
+    )
 
 
 def _decompress(compression: int, raw: bytes, dtype: np.dtype[Any], n_pixels: int) -> NDArray[Any]:
@@ -283,7 +338,7 @@ def _decompress(compression: int, raw: bytes, dtype: np.dtype[Any], n_pixels: in
         return np.frombuffer(imagecodecs.lzw_decode(raw), dtype)
     if compression == 4:
         return np.asarray(imagecodecs.jpegxr_decode(raw))
-    raise ImageFileError(f"CZI compression {compression} is not supported")
+    raise ImageFileError(unsupported_compression("this file", compression))
 
 
 _pool_lock = threading.Lock()
@@ -308,4 +363,4 @@ def _forget_pool() -> None:
 
 os.register_at_fork(after_in_child=_forget_pool)
 
-__all__ = ["CziPixels", "CziView"]
+__all__ = ["COMPRESSION_NAMES", "CziPixels", "CziView", "unsupported_compression"]

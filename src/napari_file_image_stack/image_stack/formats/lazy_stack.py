@@ -9,7 +9,7 @@ safe, picklable), the stale-file check and owned-memory reporting.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,14 +192,27 @@ class DisplaySource:
         The stack to show.
     dtype : numpy.dtype
         Dtype of its pixel source (the stored dtype).
+    shape : tuple of int, optional
+        Shape of what ``opener`` returns (a pyramid level); default the stack's.
+    opener : callable, optional
+        Opens a new pixel source (a pyramid level); default the stack's own.
     """
 
-    def __init__(self, stack: LazyFormatStack, dtype: np.dtype[Any]) -> None:
+    def __init__(
+        self,
+        stack: LazyFormatStack,
+        dtype: np.dtype[Any],
+        shape: tuple[int, ...] | None = None,
+        opener: Callable[[], PixelSource] | None = None,
+    ) -> None:
         self.stack = stack
         self.path = stack._path
-        self.shape = stack.original_data_shape
+        self.shape = stack.original_data_shape if shape is None else tuple(shape)
         self.dtype = np.dtype(dtype)
+        self._opener = opener
 
     def open_pixels(self, source: object = None, *, for_display: bool = False) -> PixelSource:
         """A new pixel source of the stack (its own file handle)."""
+        if self._opener is not None:
+            return self._opener()
         return self.stack._open_pixels()
