@@ -7,6 +7,7 @@ No ND2 writer exists on PyPI; every file written here is first read back by
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import subprocess
 import sys
@@ -148,6 +149,87 @@ def test_a_patch_reads_only_the_frames_its_box_covers(nd2_files, name):
     edge = ((-3, 0, 0), (5, 8, 8)) if has_z else ((-3, 0), (5, 8))
     stack.extract_patch(0, [0], *edge)
     assert stack.pixels.frames_read - before == (2 if has_z else 1)
+    stack.close()
+
+
+def _rchar() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _read_bytes() -> int:
+    """Bytes this process made the kernel fetch from storage (page faults included)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("read_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _evict(path: Path) -> None:
+    """Drop the file's pages from the page cache, so that the next read is cold."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture(scope="module")
+def big_frames(tmp_path_factory) -> dict[str, Path]:
+    """Eight 1024x1024 uint16 z frames (2 MiB each), raw and zlib-compressed (noise: ~2 MiB)."""
+    folder = tmp_path_factory.mktemp("nd2big")
+    data = np.random.default_rng(1).integers(0, 65535, (8, 1, 1024, 1024), dtype=np.uint16)
+    paths = {}
+    for kind, compress in (("raw", False), ("zlib", True)):
+        paths[kind] = folder / f"big-{kind}.nd2"
+        write_nd2(paths[kind], data, [Loop("Z", 8)], compress=compress)
+        with nd2.ND2File(paths[kind]) as f:
+            np.testing.assert_array_equal(f.read_frame(5), data[5, 0])
+    return paths
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "posix_fadvise") or not Path("/proc/self/io").exists(),
+    reason="needs posix_fadvise and /proc/self/io",
+)
+def test_a_cold_uncompressed_patch_reads_only_its_rows(big_frames):
+    path = big_frames["raw"]
+    size = path.stat().st_size
+    _evict(path)
+    before = _read_bytes()
+    with nd2.ND2File(path) as f:
+        whole = f.asarray()  # the control: nd2 reading every frame
+    if _read_bytes() - before < size // 2:
+        pytest.skip("this kernel does not account page-cache reads in /proc/self/io")
+    stack = open_nd2_stacks(path)[0]
+    stack.load()
+    _evict(path)
+    before = _read_bytes()
+    got = stack.extract_patch(0, None, (2, 500, 500), (2, 64, 64))
+    read = _read_bytes() - before
+    np.testing.assert_array_equal(got[0], whole[2:4, 500:564, 500:564])
+    assert stack.pixels.frames_read == 2
+    rows = 2 * 64 * 1024 * 2  # the box's rows in the two frames it covers: 256 KiB
+    frame = 1024 * 1024 * 2
+    assert 0 < read <= rows + 512 * 1024  # its rows (and a few pages of slack), of 16 MiB
+    assert read < frame // 2
+    stack.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs /proc/self/io")
+def test_a_compressed_patch_reads_only_its_frames(big_frames):
+    path = big_frames["zlib"]
+    stack = open_nd2_stacks(path)[0]
+    stack.load()
+    before = _rchar()
+    stack.extract_patch(0, None, (2, 500, 500), (2, 64, 64))
+    read = _rchar() - before
+    frame = 1024 * 1024 * 2  # noise does not compress: each chunk is about a frame
+    assert frame < read <= 2 * frame + 64 * 1024  # the two frames the box covers, of eight
+    assert stack.pixels.frames_read == 2
     stack.close()
 
 
