@@ -108,7 +108,7 @@ class Nd2Pixels:
         self._layout = layout
         self._dtype = np.dtype(dtype)
         self._file: Any = nd2.ND2File(path)
-        _advise_random(self._file)
+        self._hints = _MapHints(self._file)
         self.frames_read = 0
         """Frames read so far (each box reads only the frames it covers)."""
 
@@ -147,10 +147,12 @@ class Nd2Pixels:
         ranges = [
             range(int(a), int(b)) for a, b in zip(starts[:n_lead], stops[:n_lead], strict=True)
         ]
+        boxes = []
         for index in itertools.product(*ranges):
-            frame = self._read_frame(layout.frame_index(index))
-            box = frame[plane]
-            where = tuple(k - int(a) for k, a in zip(index, starts, strict=False))
+            box = self._read_frame(layout.frame_index(index))[plane]
+            self._hints.prefetch(box)  # all spans queued before the first is copied
+            boxes.append((tuple(k - int(a) for k, a in zip(index, starts, strict=False)), box))
+        for where, box in boxes:
             out[where] = box if layout.n_channels > 1 else box[0]
         return out
 
@@ -162,6 +164,7 @@ class Nd2Pixels:
         return np.reshape(frame, (layout.n_channels, layout.height, layout.width))
 
     def close(self) -> None:
+        self._hints = _MapHints(None)
         self._file.close()
 
     def __del__(self) -> None:
@@ -176,18 +179,50 @@ class Nd2Pixels:
         return (Nd2Pixels, (self._path, self._layout, self._dtype))
 
 
-def _advise_random(file: Any) -> None:
-    """Turn off read-ahead on nd2's memory map of the file.
+def _address(array: NDArray[Any]) -> int:
+    # __array_interface__, not .ctypes: the first .ctypes costs milliseconds of setup
+    return int(array.__array_interface__["data"][0])
 
-    nd2 maps the whole file and hands out frames as views on it. With the
-    kernel's default read-ahead a page fault reads far beyond the box (a
-    64x64 patch of two 2 MiB frames read 8 MiB cold); ``MADV_RANDOM`` makes a
-    patch read only the pages of its rows. nd2 keeps the map in its reader
-    (``_rdr._mmap``); without one (another nd2 version) frames are read as nd2 does.
+
+class _MapHints:
+    """Read-ahead off on nd2's memory map of the file, and each box's pages asked for at once.
+
+    nd2 maps the whole file and hands out uncompressed frames as views on it.
+    With the kernel's default read-ahead a page fault reads far beyond the box
+    (a cold 64x64 patch of two 2 MiB frames read 8 MiB), so read-ahead is
+    turned off (``MADV_RANDOM``); each box's byte span in a frame is then
+    asked for with one ``MADV_WILLNEED`` instead of faulting its pages in one
+    by one. nd2 keeps the map in its reader (``_rdr._mmap``); without one
+    (another nd2 version) frames are read as nd2 reads them.
+
+    Parameters
+    ----------
+    file : nd2.ND2File
+        The open file.
     """
-    mapped = getattr(getattr(file, "_rdr", None), "_mmap", None)
-    if isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_RANDOM"):
-        mapped.madvise(mmap.MADV_RANDOM)
+
+    def __init__(self, file: Any) -> None:
+        mapped = getattr(getattr(file, "_rdr", None), "_mmap", None)
+        usable = isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_RANDOM")
+        self._map: mmap.mmap | None = mapped if usable else None
+        self._base = 0
+        if self._map is not None:
+            self._map.madvise(mmap.MADV_RANDOM)
+            probe = np.frombuffer(self._map, np.uint8, count=1)
+            self._base = _address(probe)  # where the map starts in memory
+            del probe  # a live export would keep nd2 from closing its map
+
+    def prefetch(self, box: NDArray[Any]) -> None:
+        """Queue the pages under ``box`` (a view on the map; other arrays are ignored)."""
+        if self._map is None or box.size == 0:
+            return
+        first = _address(box) - self._base
+        if not 0 <= first < len(self._map):
+            return  # a decoded (compressed) frame, not a view on the map
+        span = sum((n - 1) * st for n, st in zip(box.shape, box.strides, strict=True) if st > 0)
+        end = min(first + span + box.itemsize, len(self._map))
+        begin = first - first % mmap.PAGESIZE
+        self._map.madvise(mmap.MADV_WILLNEED, begin, end - begin)
 
 
 class Nd2ImageStack(LazyFormatStack):
