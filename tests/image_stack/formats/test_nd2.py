@@ -360,6 +360,17 @@ def test_napari_opens_nd2_files_and_folders_lazily(make_napari_viewer, nd2_files
         assert isinstance(layer.data, LazyTiffArray)  # planes are read when shown
         assert tuple(layer.axis_labels) == ("T", "Z", "Y", "X")
         np.testing.assert_allclose(layer.scale, [1.0, 0.5, 0.25, 0.25])
+    # the Patch preview widget and the training checks take ND2 layers as they are
+    from napari_file_image_stack._widget import PatchPreviewWidget
+
+    widget = PatchPreviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    right = next(layer for layer in layers if "[right]" in layer.name)
+    widget.choose_layer(right)
+    assert widget.current is right.metadata["file_record"]
+    report = widget.training_report_now()
+    assert report is not None and len(report.files) == 2  # the two positions
+    assert all(f.data_shape == (3, 2, 4, 40, 52) for f in report.files)
     folder = tmp_path / "folder"
     folder.mkdir()
     write_case(folder / "one.ND2", "zstack")
