@@ -109,6 +109,14 @@ def test_written_files_are_what_nd2_reads(nd2_files):
     assert open_nd2_stacks(nd2_files["tc-zlib"])[0].original_axes == "TCYX"
 
 
+def test_given_axes_replace_the_files(nd2_files):
+    stacks = open_nd2_stacks(nd2_files["tpzc"], axes="SZCYX")  # time points as samples
+    assert [s.original_axes for s in stacks] == ["SZCYX"] * 2
+    assert stacks[0].data_shape == (3, 2, 4, 40, 52)
+    with pytest.raises(ImageFileError, match=r"tpzc\.nd2 \[left\]"):
+        open_nd2_stacks(nd2_files["tpzc"], axes="ZCYX")  # one letter short
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", list(CASES))
 def test_patches_equal_nd2(nd2_files, name):
@@ -189,6 +197,19 @@ def big_frames(tmp_path_factory) -> dict[str, Path]:
         with nd2.ND2File(paths[kind]) as f:
             np.testing.assert_array_equal(f.read_frame(5), data[5, 0])
     return paths
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs /proc/self/io")
+def test_opening_reads_the_header_only(big_frames):
+    path = big_frames["raw"]
+    before = _rchar()
+    (stack,) = open_nd2_stacks(path)
+    stack.load()
+    read = _rchar() - before
+    assert stack.data_shape == (1, 1, 8, 1024, 1024)
+    assert 0 < read < 64 * 1024  # the signature, metadata chunks and chunk map of a 16 MiB file
+    assert stack.pixels.frames_read == 0
+    stack.close()
 
 
 @pytest.mark.skipif(
