@@ -254,6 +254,23 @@ def test_a_compressed_patch_reads_only_its_frames(big_frames):
     stack.close()
 
 
+def test_channel_layers_of_a_compressed_frame_decode_it_once(nd2_files):
+    (stack,) = open_nd2_stacks(nd2_files["tc-zlib"])
+    pixels = stack.pixels  # TCYX, what napari's channel layers share
+    with nd2.ND2File(nd2_files["tc-zlib"]) as f:
+        want = f.read_frame(1)  # (C, Y, X)
+    for c in range(3):  # one plane per channel layer, as napari asks for them
+        got = pixels.read_box((1, c, 0, 0), (2, c + 1, 20, 30))
+        np.testing.assert_array_equal(got[0, 0], want[c])
+    assert pixels.frames_read == 1
+    index = pixels.owned_nbytes - want.nbytes  # nd2's chunk map, loaded on the first read
+    assert 0 < index < 64 * 1024
+    stack.extract_patch(2, None, (0, 0), (8, 8))
+    # one decoded frame is held (the newest) and counted as owned
+    assert pixels.frames_read == 2 and stack.owned_nbytes == index + want.nbytes
+    stack.close()
+
+
 def test_owned_memory_is_the_header_index(nd2_files):
     stack = open_nd2_stacks(nd2_files["tpzc"])[0]
     assert stack.owned_nbytes == 0  # header facts only until pixels are needed

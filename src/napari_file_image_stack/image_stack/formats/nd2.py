@@ -109,8 +109,11 @@ class Nd2Pixels:
         self._dtype = np.dtype(dtype)
         self._file: Any = nd2.ND2File(path)
         self._hints = _MapHints(self._file)
+        # The last decoded (compressed) frame: napari shows each channel as its own layer,
+        # and every layer asks for the same frame; one frame of memory, counted as owned.
+        self._decoded: tuple[int, NDArray[Any]] | None = None
         self.frames_read = 0
-        """Frames read so far (each box reads only the frames it covers)."""
+        """Frames read (or decoded) so far; each box reads only the frames it covers."""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -122,9 +125,10 @@ class Nd2Pixels:
 
     @property
     def owned_nbytes(self) -> int:
-        """The reader's chunk map and frame index (the memory map is page cache, not owned)."""
+        """The reader's chunk map and frame index, and the last decoded frame (not the map)."""
         reader = getattr(self._file, "_rdr", None)
-        held = 0
+        decoded = self._decoded
+        held = 0 if decoded is None else int(decoded[1].nbytes)
         for name in ("_chunkmap", "_cached_frame_offsets"):
             table = getattr(reader, name, None)
             if isinstance(table, dict):
@@ -158,13 +162,19 @@ class Nd2Pixels:
 
     def _read_frame(self, seq_index: int) -> NDArray[Any]:
         """One frame as a ``(C, Y, X)`` array: a view on nd2's memory map when uncompressed."""
+        decoded = self._decoded
+        if decoded is not None and decoded[0] == seq_index:
+            return decoded[1]
         layout = self._layout
         frame = self._file.read_frame(seq_index)
         self.frames_read += 1
-        return np.reshape(frame, (layout.n_channels, layout.height, layout.width))
+        frame = np.reshape(frame, (layout.n_channels, layout.height, layout.width))
+        if not self._hints.is_mapped(frame):
+            self._decoded = (seq_index, frame)
+        return frame
 
     def close(self) -> None:
-        self._hints = _MapHints(None)
+        self._hints, self._decoded = _MapHints(None), None
         self._file.close()
 
     def __del__(self) -> None:
@@ -212,13 +222,17 @@ class _MapHints:
             self._base = _address(probe)  # where the map starts in memory
             del probe  # a live export would keep nd2 from closing its map
 
+    def is_mapped(self, array: NDArray[Any]) -> bool:
+        """True if ``array`` is a view on the map (False without one: then no frame is)."""
+        return self._map is not None and 0 <= _address(array) - self._base < len(self._map)
+
     def prefetch(self, box: NDArray[Any]) -> None:
         """Queue the pages under ``box`` (a view on the map; other arrays are ignored)."""
         if self._map is None or box.size == 0:
             return
+        if not self.is_mapped(box):
+            return  # a decoded (compressed) frame
         first = _address(box) - self._base
-        if not 0 <= first < len(self._map):
-            return  # a decoded (compressed) frame, not a view on the map
         span = sum((n - 1) * st for n, st in zip(box.shape, box.strides, strict=True) if st > 0)
         end = min(first + span + box.itemsize, len(self._map))
         begin = first - first % mmap.PAGESIZE
