@@ -151,12 +151,16 @@ class Nd2Pixels:
         ranges = [
             range(int(a), int(b)) for a, b in zip(starts[:n_lead], stops[:n_lead], strict=True)
         ]
-        boxes = []
+        mapped = []
         for index in itertools.product(*ranges):
+            where = tuple(k - int(a) for k, a in zip(index, starts, strict=False))
             box = self._read_frame(layout.frame_index(index))[plane]
-            self._hints.prefetch(box)  # all spans queued before the first is copied
-            boxes.append((tuple(k - int(a) for k, a in zip(index, starts, strict=False)), box))
-        for where, box in boxes:
+            if self._hints.is_mapped(box):
+                self._hints.prefetch(box)  # every span is queued before the first is copied
+                mapped.append((where, box))
+            else:  # a decoded frame: copied at once, so that only one is alive at a time
+                out[where] = box if layout.n_channels > 1 else box[0]
+        for where, box in mapped:
             out[where] = box if layout.n_channels > 1 else box[0]
         return out
 
@@ -228,10 +232,8 @@ class _MapHints:
 
     def prefetch(self, box: NDArray[Any]) -> None:
         """Queue the pages under ``box`` (a view on the map; other arrays are ignored)."""
-        if self._map is None or box.size == 0:
-            return
-        if not self.is_mapped(box):
-            return  # a decoded (compressed) frame
+        if self._map is None or box.size == 0 or not self.is_mapped(box):
+            return  # nothing to read, or a decoded (compressed) frame
         first = _address(box) - self._base
         span = sum((n - 1) * st for n, st in zip(box.shape, box.strides, strict=True) if st > 0)
         end = min(first + span + box.itemsize, len(self._map))
