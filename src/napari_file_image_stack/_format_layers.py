@@ -16,7 +16,7 @@ from typing import Any, cast
 import numpy as np
 
 from ._reader import _CHANNEL_COLORMAPS, MAX_SPLIT_CHANNELS, contrast_estimate
-from .image_stack.formats import CziImageStack, open_czi_stacks, open_lif_stacks
+from .image_stack.formats import CziImageStack, open_czi_stacks, open_lif_stacks, open_nd2_stacks
 from .image_stack.formats.lazy_stack import DisplaySource, LazyFormatStack
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess
@@ -37,6 +37,16 @@ def layer_data_for_lif(path: str | os.PathLike[str], axes: str | None = None) ->
         layer
         for s in open_lif_stacks(path, axes)
         for layer in _layers(s, f"{Path(path).name} [{s.name}]")
+    ]
+
+
+def layer_data_for_nd2(path: str | os.PathLike[str], axes: str | None = None) -> list[LayerData]:
+    """Layer data for an ND2 file: one layer (or one per channel) per XY position."""
+    name = Path(path).name
+    return [
+        layer
+        for s in open_nd2_stacks(path, axes)
+        for layer in _layers(s, f"{name} [{s.name}]" if s.name else name)
     ]
 
 

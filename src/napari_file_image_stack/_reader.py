@@ -45,7 +45,7 @@ def _as_list(path: PathOrPaths) -> list[str]:
 
 
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[Any]] | None:
-    """Return the reader if every path is an image file (TIFF-family, CZI, LIF) or a folder
+    """Return the reader if every path is an image file (TIFF-family, CZI, LIF, ND2) or a folder
     holding one; never raises.
 
     Parameters
@@ -145,11 +145,13 @@ def read_paths(path: PathOrPaths) -> list[Any]:
 
 
 def _layer_data_for_any(path: Path) -> list[LayerData]:
-    """Layer data for a TIFF-family, CZI or LIF file."""
+    """Layer data for a TIFF-family, CZI, LIF or ND2 file."""
     if is_format_name(path):
-        from ._format_layers import layer_data_for_czi, layer_data_for_lif
-        from .image_stack.formats import is_czi_name
+        from ._format_layers import layer_data_for_czi, layer_data_for_lif, layer_data_for_nd2
+        from .image_stack.formats import is_czi_name, is_nd2_name
 
+        if is_nd2_name(path):
+            return layer_data_for_nd2(path)
         return layer_data_for_czi(path) if is_czi_name(path) else layer_data_for_lif(path)
     return layer_data_for_file(path)
 

@@ -1,4 +1,4 @@
-"""Which local files are image files this library opens: TIFF-family, CZI and LIF.
+"""Which local files are image files this library opens: TIFF-family, CZI, LIF and ND2.
 
 One rule for the napari reader, folder scans and ``inspect``; the names of
 each family live with it (:mod:`.tiff_names`, :mod:`.formats`).
@@ -11,15 +11,16 @@ from pathlib import Path
 
 from .formats.czi import is_czi_name
 from .formats.lif import is_lif_name
+from .formats.nd2 import is_nd2_name
 from .tiff_names import is_tiff_name
 
-FORMAT_PATTERNS = ("czi", "lif")
+FORMAT_PATTERNS = ("czi", "lif", "nd2")
 """Extensions of the non-TIFF formats, as listed in ``napari.yaml``."""
 
 
 def is_format_name(path: str | os.PathLike[str]) -> bool:
-    """True for a CZI or LIF file name (opened as one stack per scene/image)."""
-    return is_czi_name(path) or is_lif_name(path)
+    """True for a CZI, LIF or ND2 file name (one stack per scene/image/position)."""
+    return is_czi_name(path) or is_lif_name(path) or is_nd2_name(path)
 
 
 def is_image_file_name(path: str | os.PathLike[str]) -> bool:

@@ -99,11 +99,24 @@ def _open_lif(source: str, axes: str | None, options: dict[str, Any]) -> list[Im
     return list(open_lif_stacks(source, axes))
 
 
+def _is_nd2(source: str) -> bool:
+    from .formats.nd2 import is_nd2_name
+
+    return not is_remote(source) and is_nd2_name(source)
+
+
+def _open_nd2(source: str, axes: str | None, options: dict[str, Any]) -> list[ImageStack]:
+    from .formats.nd2 import open_nd2_stacks
+
+    return list(open_nd2_stacks(source, axes))
+
+
 FORMATS: list[Format] = [
     Format("zarr", is_zarr_source, _open_zarr),
     Format("tiff", _is_tiff, _open_tiff),
     Format("czi", _is_czi, _open_czi),
     Format("lif", _is_lif, _open_lif),
+    Format("nd2", _is_nd2, _open_nd2),
 ]
 """Formats in the order they are tried; the first that matches opens the source."""
 
