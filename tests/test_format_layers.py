@@ -11,10 +11,11 @@ import tifffile
 pytest.importorskip("pylibCZIrw")
 pytest.importorskip("liffile")
 
-from napari_file_image_stack._reader import napari_get_reader
-from napari_file_image_stack.image_stack.training_checks import inspect_dataset
 from test_czi import write_czi
 from test_lif import images, write_lif
+
+from napari_file_image_stack._reader import napari_get_reader
+from napari_file_image_stack.image_stack.training_checks import inspect_dataset
 
 PLUGIN = "napari-file-image-stack"
 

@@ -129,29 +129,6 @@ def test_late_random_results_for_a_removed_file_leave_no_layers(
     assert randoms(viewer) == []
 
 
-@pytest.mark.timeout(120)
-def test_overlay_and_preview_follow_an_xy_file(make_napari_viewer, qtbot, tmp_path: Path) -> None:
-    data = (np.arange(50 * 40) % 251).astype(np.uint8).reshape(50, 40)  # stored X, Y
-    path = tmp_path / "xy.tif"
-    tifffile.imwrite(path, data, metadata={"axes": "XY"})
-    viewer = make_napari_viewer()
-    widget = dock(viewer)
-    viewer.open(str(path), plugin=PLUGIN)
-    assert widget.axes.value == "XY"
-    widget.patch_start.value = (5, 7)  # Y, X
-    widget.patch_size.value = (8, 12)
-    corners = np.asarray(widget.box_layer.data[0])
-    np.testing.assert_allclose(corners.min(0), (6.5, 4.5))  # the layer's axes are X, Y
-    np.testing.assert_allclose(corners.max(0), (18.5, 12.5))
-    widget.extract.clicked.emit()
-    qtbot.waitUntil(
-        lambda: any(p.metadata.get("channel") is not None for p in viewer.layers), timeout=10000
-    )
-    preview = next(p for p in viewer.layers if p.metadata.get("channel") is not None)
-    np.testing.assert_array_equal(preview.data, data[7:19, 5:13].astype(np.float32))
-    np.testing.assert_allclose(preview.translate, (7, 5))
-
-
 FORMER_ATTRIBUTES = (
     "viewer pool box_layer grid_layer current show_only_current stack_layer axes axes_info "
     "confirm_axes sample sample_info channels patch_start patch_size extract keep_previews "
