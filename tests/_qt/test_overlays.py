@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
-PLUGIN = "napari-file-image-stack"
+from dock_helpers import PLUGIN, dock, previews
 
 # name: (stored axes, shape, start (Z)YX, size (Z)YX)
 CASES = {
@@ -21,19 +21,6 @@ CASES = {
     "CYX": ("CYX", (3, 40, 50), (5, 7), (8, 12)),
     "TZYX": ("TZYX", (2, 6, 40, 50), (1, 5, 7), (2, 8, 12)),
 }
-
-
-def dock(viewer):
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Patch preview")
-    return widget
-
-
-def previews(viewer):
-    return [
-        p
-        for p in viewer.layers
-        if p.metadata.get("channel") is not None and p.metadata.get("patch_preview")
-    ]
 
 
 def open_case(make_napari_viewer, tmp_path: Path, name: str):
