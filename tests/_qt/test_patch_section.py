@@ -1,4 +1,4 @@
-"""Patch section: the box fields and the box stay in sync; random patches come from the image."""
+"""Patch section: its fields follow the chosen file; extract cuts what the library cuts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dock_helpers import PLUGIN, dock, write_tczyx
-from napari_file_image_stack.preview.geometry import mosaic_origin
+from dock_helpers import PLUGIN, dock, previews, write_tczyx
+from napari_file_image_stack import FileImageStack
 
 
 @pytest.fixture
@@ -16,49 +16,41 @@ def tczyx(tmp_path: Path) -> tuple[Path, np.ndarray]:
     return write_tczyx(tmp_path)
 
 
-def test_box_and_fields_stay_in_sync(make_napari_viewer, tczyx) -> None:
-    path, _ = tczyx
+def test_controls_follow_the_opened_file_and_extract_matches_library(
+    make_napari_viewer, qtbot, tczyx
+) -> None:
+    path, data = tczyx
     viewer = make_napari_viewer()
     widget = dock(viewer)
     viewer.open(str(path), plugin=PLUGIN)
-    widget.patch_start.value = (0, 5, 7)
-    widget.patch_size.value = (2, 20, 30)
-    box = widget.box_layer
-    corners = np.asarray(box.data[0])
-    np.testing.assert_allclose(corners.min(0), (4.5, 6.5))
-    np.testing.assert_allclose(corners.max(0), (24.5, 36.5))
-    # the user drags/resizes the rectangle
-    box.data = [np.array([[9.5, 1.5], [9.5, 41.5], [19.5, 41.5], [19.5, 1.5]])]
-    assert widget.patch_start.value == (0, 10, 2)
-    assert widget.patch_size.value == (2, 10, 40)
-    assert viewer.dims.point[viewer.dims.ndim - 4 + 1] == 1  # Z follows the box middle
-
-
-def test_random_patches_lie_inside_the_image(make_napari_viewer, qtbot, tczyx) -> None:
-    path, _ = tczyx
-    viewer = make_napari_viewer()
-    widget = dock(viewer)
-    viewer.open(str(path), plugin=PLUGIN)
-    widget.patch_size.value = (2, 16, 16)
-    widget.n_random.value = 12
-    widget.random_patches.clicked.emit()
-    qtbot.waitUntil(
-        lambda: any(layer.metadata.get("random") for layer in viewer.layers), timeout=10000
-    )
-    mosaics = [layer for layer in viewer.layers if "mosaic_channel" in layer.metadata]
-    assert len(mosaics) == 2  # the gallery: one mosaic layer per channel
-    layer = next(m for m in mosaics if m.metadata["mosaic_channel"] == 0)
-    patches = layer.metadata["patches"]
-    assert patches.shape == (12, 2, 2, 16, 16)
+    stack: FileImageStack = widget.stack_layer.value.metadata["file_image_stack"]
+    assert widget.axes.value == "TCZYX"
+    assert widget.sample.max == 2
+    assert list(widget.channels.choices) == [0, 1]
+    assert widget.patch_size.value == (4, 60, 60)  # passes the training rules
+    widget.sample.value = 2
+    assert "T index 2" in widget.sample_info.value
+    widget.channels.value = [1]
+    widget.patch_start.value = (1, 10, -5)
+    widget.patch_size.value = (2, 30, 40)
+    assert not stack.is_loaded
+    widget.extract.clicked.emit()  # same as pressing the button
+    qtbot.waitUntil(lambda: len(previews(viewer)) == 1, timeout=10000)
+    (layer,) = previews(viewer)
     stack = widget.stack_layer.value.metadata["file_image_stack"]
-    for k, (patch, box) in enumerate(zip(patches, layer.metadata["boxes"], strict=True)):
-        assert all(
-            0 <= c <= n - s for c, n, s in zip(box.coords, (4, 60, 70), (2, 16, 16), strict=True)
-        )
-        np.testing.assert_array_equal(
-            patch, stack.extract_patch(box.sample_idx, None, box.coords, box.patch_size)
-        )
-        y, x = mosaic_origin(k, 12, (16, 16))
-        np.testing.assert_array_equal(layer.data[:, y : y + 16, x : x + 16], patch[0])
-    (boxes,) = [lay for lay in viewer.layers if lay.name.endswith("random boxes")]
-    assert len(boxes.data) == 12  # each patch's box drawn on the image
+    assert stack.is_loaded
+    expected = stack.extract_patch(2, [1], (1, 10, -5), (2, 30, 40))[0]
+    np.testing.assert_array_equal(layer.data, expected)
+    assert layer.data.dtype == np.float32
+    assert not layer.data[:, :, :5].any()  # padding is zeros
+    np.testing.assert_array_equal(layer.data[0, :, 5:], data[2, 1, 1, 10:40, :35])
+    np.testing.assert_allclose(layer.translate, (1, 10, -5))
+    # extracting again replaces the preview; with keep_previews both stay
+    widget.patch_start.value = (0, 0, 0)
+    widget.extract.clicked.emit()
+    qtbot.waitUntil(lambda: previews(viewer)[0].metadata["start"] == (0, 0, 0), timeout=5000)
+    assert len(previews(viewer)) == 1
+    widget.keep_previews.value = True
+    widget.patch_start.value = (0, 5, 5)
+    widget.extract.clicked.emit()
+    qtbot.waitUntil(lambda: len(previews(viewer)) == 2, timeout=5000)
