@@ -37,7 +37,8 @@ FORMER_ATTRIBUTES = (
     "confirm_axes sample sample_info channels patch_start patch_size extract keep_previews "
     "n_random random_patches files_info max_loaded close_unused depth check_training "
     "training_report show_grid export_path overwrite export_config set_axes extract_patch "
-    "extract_random_patches training_report_now run_training_check export_training_config"
+    "extract_random_patches training_report_now run_training_check export_training_config "
+    "draw_grid draw_box show_plane choose_layer image_layer layer_choices close_dock"
 ).split()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from napari.layers import Shapes
 
 from dock_helpers import PLUGIN, dock, previews
 
@@ -115,12 +116,10 @@ def test_random_boxes_and_grid_lie_over_their_regions(
     widget.n_random.value = 4
     widget.random_patches.clicked.emit()
     qtbot.waitUntil(
-        lambda: any(p.metadata.get("boxes") and p._type_string == "shapes" for p in viewer.layers),
+        lambda: any(p.metadata.get("boxes") and isinstance(p, Shapes) for p in viewer.layers),
         timeout=10000,
     )
-    shapes = next(
-        p for p in viewer.layers if p.metadata.get("boxes") and p._type_string == "shapes"
-    )
+    shapes = next(p for p in viewer.layers if p.metadata.get("boxes") and isinstance(p, Shapes))
     mosaic = next(p for p in viewer.layers if p.metadata.get("mosaic_channel") is not None)
     image, _ = widget.image_layer()
     for k, box in enumerate(shapes.metadata["boxes"]):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtCore import QTimer
 
+from ..preview.geometry import overlay_letters
 from .viewer_files import move_to_plane
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class BoxSync:
         self.timer.setSingleShot(True)
         self.timer.setInterval(0)
         self.timer.timeout.connect(self.draw)
+        self._told: set[tuple[str, str]] = set()
 
     def draw(self) -> None:
         """Draw the patch box of the fields over the current image."""
@@ -42,8 +44,29 @@ class BoxSync:
         if len(d.patch_size.value) != len(record.layout.spatial_axes):
             return
         layer, axes = found
+        if overlay_letters(axes) is None:
+            d.overlays.remove_box()
+            self._tell_no_box(record.title, axes)
+            return
         spatial = record.layout.spatial_axes
         d.overlays.draw_box(layer, axes, spatial, d.patch_start.value, d.patch_size.value)
+
+    def _tell_no_box(self, title: str, axes: str) -> None:
+        """Say once per layer order why no box is drawn (another reader's array, retyped axes).
+
+        The reader's own layers always end in Y, X; a layer made by another
+        reader cannot be reordered here, and napari shows its last two dims.
+        """
+        if (title, axes) in self._told:
+            return
+        self._told.add((title, axes))
+        from napari.utils.notifications import show_info
+
+        show_info(
+            f"{title}: the layer's dims are {axes} and napari shows the last two "
+            f"({axes[-2:]}), not Y and X, so no patch box is drawn; patches are still cut "
+            "from the right region."
+        )
 
     def fields_changed(self) -> None:
         """The start/size fields changed: move the box now."""

@@ -153,11 +153,17 @@ class Overlays:
         if layer is self.grid_layer:
             self.grid_layer = None
 
+    def remove_box(self) -> None:
+        """Remove the box (it cannot be drawn over the current layer)."""
+        box, self.box_layer = self.box_layer, None
+        if box is not None:
+            box.events.data.disconnect(self._box_changed)
+            if box in self.viewer.layers:
+                self.viewer.layers.remove(box)
+
     def remove_all(self) -> None:
         """Remove the box and the grid (the dock is going)."""
-        for layer in (self.box_layer, self.grid_layer):
-            if layer is not None and layer in self.viewer.layers:
-                if layer is self.box_layer:
-                    layer.events.data.disconnect(self._box_changed)
-                self.viewer.layers.remove(layer)
-        self.box_layer = self.grid_layer = None
+        self.remove_box()
+        if self.grid_layer is not None and self.grid_layer in self.viewer.layers:
+            self.viewer.layers.remove(self.grid_layer)
+        self.grid_layer = None
