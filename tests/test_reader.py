@@ -164,3 +164,32 @@ def test_drop_event_opens_with_plugin_when_preferred(
     qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=5000)
     assert [layer.name for layer in viewer.layers] == ["drop0.tif", "drop1.tif"]
     assert all(isinstance(stack_of(layer), FileImageStack) for layer in viewer.layers)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("axes", "shape", "shown", "order"),
+    [
+        ("YXC", (20, 30, 12), "CYX", (2, 0, 1)),  # too many channels to split: one layer
+        ("XY", (30, 20), "YX", (1, 0)),
+        ("XCY", (30, 2, 20), "YX", (1, 0)),  # split channels: each (X, Y) plane shown Y, X
+        ("TZYX", (2, 3, 20, 30), "TZYX", (0, 1, 2, 3)),  # already ends in Y, X: untouched
+    ],
+)
+def test_layers_end_in_y_x_and_show_the_file_pixels(
+    make_napari_viewer, tmp_path: Path, axes: str, shape: tuple[int, ...], shown: str, order
+) -> None:
+    data = (np.arange(np.prod(shape)) % 251).astype(np.uint8).reshape(shape)
+    path = tmp_path / f"{axes}.tif"
+    tifffile.imwrite(path, data, photometric="minisblack", metadata={"axes": axes})
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin=PLUGIN)
+    record = layers[0].metadata["file_record"]
+    stored = tifffile.imread(path)
+    for k, layer in enumerate(layers):
+        assert "".join(layer.axis_labels) == shown == record.layer_axes(layer.ndim)
+        expected = stored if len(layers) == 1 else np.take(stored, k, axis=axes.index("C"))
+        np.testing.assert_array_equal(np.asarray(layer.data), np.transpose(expected, order))
+        plane = (0,) * (layer.ndim - 2)
+        np.testing.assert_array_equal(layer.data[plane], np.transpose(expected, order)[plane])
+    assert record.stack.axes == axes  # the stack (training) keeps the stored order

@@ -39,10 +39,16 @@ def run_demo_viewer(screenshot: Path | None = None) -> int:
     """Open the demo; with ``screenshot``, render it to a PNG and exit instead."""
     import napari
 
-    viewer, _ = build_demo_viewer(show=True)
+    viewer, widget = build_demo_viewer(show=True)
     if screenshot is not None:
+        import time
+
         from qtpy.QtWidgets import QApplication
 
+        deadline = time.monotonic() + 30
+        while widget.work.workers and time.monotonic() < deadline:  # the patch is read in a worker
+            QApplication.processEvents()
+            time.sleep(0.01)
         viewer.window._qt_window.resize(1500, 900)
         for _ in range(20):
             QApplication.processEvents()

@@ -1,7 +1,8 @@
 """napari reader: dropped TIFF-family files (`.tif`, `.lsm`, `.svs`...) become stacks and layers.
 
 No pixels are read up front: each layer shows a :class:`LazyTiffArray` of the
-file, and ``layer.metadata["file_image_stack"]`` holds a stack that is not
+file (through a :class:`TransposedView` when its Y, X are not its last
+dims), and ``layer.metadata["file_image_stack"]`` holds a stack that is not
 loaded until the Patch preview widget needs it.
 """
 
@@ -19,6 +20,8 @@ from .image_stack.image_files import image_files_in, is_format_name, is_image_fi
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess, axes_from_tiff_axes
 from .image_stack.series_members import SeriesMembers
+from .preview.geometry import display_order, view_order
+from .preview.layer_view import TransposedView
 from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
 
 LayerData = tuple[Any, dict[str, Any], str]
@@ -211,26 +214,36 @@ def layer_data_for_file(path: str | os.PathLike[str], axes: str | None = None) -
     scale = [header.scale.get(t, 1.0) for t in header.tiff_axes]
     metadata: dict[str, Any] = {RECORD_KEY: record, METADATA_KEY: record.stack}
     c_axis = labels.index("C") if guess.axes and "C" in labels else None
-    if c_axis is None or header.shape[c_axis] > MAX_SPLIT_CHANNELS:
-        views = [LazyTiffArray(p) for p in level_pixels]
+    split = c_axis is not None and header.shape[c_axis] <= MAX_SPLIT_CHANNELS
+    # Layers end in Y, X (napari shows, and the overlays cover, a layer's last two dims).
+    order = display_order(guess.axes) if guess.axes else tuple(range(len(labels)))
+    record.display_order = order
+    record.split_axis = c_axis if split else None
+    if not split:
+        views = [_in_order(LazyTiffArray(p), order) for p in level_pixels]
         kwargs: dict[str, Any] = {
             "name": name,
             "metadata": metadata,
-            "axis_labels": tuple(labels),
-            "scale": scale,
+            "axis_labels": tuple(labels[d] for d in order),
+            "scale": [scale[d] for d in order],
             "contrast_limits": contrast_estimate(views[-1]),
         }
         if len(views) > 1:
             kwargs["multiscale"] = True
         return [(views if len(views) > 1 else views[0], kwargs, "image")]
+    assert c_axis is not None
+    dims = [d for d in order if d != c_axis]
     layers: list[LayerData] = []
     for c in range(header.shape[c_axis]):
-        views = [LazyTiffArray(p, fixed_axis=c_axis, fixed_index=c) for p in level_pixels]
+        views = [
+            _in_order(LazyTiffArray(p, fixed_axis=c_axis, fixed_index=c), view_order(order, c_axis))
+            for p in level_pixels
+        ]
         channel_kwargs: dict[str, Any] = {
             "name": f"{name} [C{c}]",
             "metadata": {**metadata, "channel": c},
-            "axis_labels": tuple(labels.replace("C", "")),
-            "scale": [s for i, s in enumerate(scale) if i != c_axis],
+            "axis_labels": tuple(labels[d] for d in dims),
+            "scale": [scale[d] for d in dims],
             "contrast_limits": contrast_estimate(views[-1]),
             "colormap": _CHANNEL_COLORMAPS[c % len(_CHANNEL_COLORMAPS)],
             "blending": "translucent_no_depth" if c == 0 else "additive",
@@ -239,6 +252,11 @@ def layer_data_for_file(path: str | os.PathLike[str], axes: str | None = None) -
             channel_kwargs["multiscale"] = True
         layers.append((views if len(views) > 1 else views[0], channel_kwargs, "image"))
     return layers
+
+
+def _in_order(view: LazyTiffArray, order: Sequence[int]) -> Any:
+    """``view`` with its dims in ``order`` (lazily), or itself when the order is the stored one."""
+    return view if tuple(order) == tuple(range(view.ndim)) else TransposedView(view, order)
 
 
 def _same_but_yx(level: TiffHeader, full: TiffHeader) -> bool:

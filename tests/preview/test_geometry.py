@@ -8,14 +8,18 @@ import pytest
 from napari_file_image_stack.preview.geometry import (
     box_corners,
     box_from_corners,
+    display_order,
     grid_corners,
     grid_count,
+    inverse_order,
     layer_axes_for,
     mosaic,
     mosaic_origin,
     overlay_letters,
     patch_in_layer_order,
     placement,
+    shown_axes,
+    view_order,
 )
 
 
@@ -77,3 +81,29 @@ def test_mosaic_places_each_tile_where_mosaic_origin_says() -> None:
         y, x = mosaic_origin(k, 5, (3, 4))
         np.testing.assert_array_equal(image[:, y : y + 3, x : x + 4], patches[k])
     assert np.isnan(image[:, 3, :]).all()  # the gap row
+
+
+@pytest.mark.parametrize(
+    ("axes", "shown"),
+    [("YXC", "CYX"), ("XY", "YX"), ("TZYX", "TZYX"), ("CYX", "CYX"), ("XYZ", "ZYX"), ("QQ", "QQ")],
+)
+def test_display_order_ends_in_yx_and_inverts(axes: str, shown: str) -> None:
+    order = display_order(axes)
+    assert "".join(axes[d] for d in order) == shown
+    inverse = inverse_order(order)
+    assert "".join(shown[k] for k in inverse) == axes  # back to the stored order
+    data = np.zeros(tuple(range(2, 2 + len(axes))))
+    assert np.transpose(np.transpose(data, order), inverse).shape == data.shape
+
+
+def test_shown_axes_of_whole_and_split_layers() -> None:
+    order = display_order("YXC")  # (2, 0, 1)
+    assert shown_axes("YXC", order, None, 3) == "CYX"
+    assert shown_axes("YXC", order, 2, 2) == "YX"  # one channel per layer
+    assert view_order(order, 2) == (0, 1)
+    order = display_order("XCY")  # (1, 2, 0): C, Y, X
+    assert view_order(order, 1) == (1, 0)  # the split view's dims are X, Y
+    assert shown_axes("XCY", order, 1, 2) == "YX"
+    # the user retyped the axes: the layer's dims stay, their letters follow
+    assert shown_axes("YXZ", display_order("YXC"), None, 3) == "ZYX"
+    assert shown_axes("YXC", order, None, 5) is None

@@ -1,4 +1,4 @@
-"""The patch box, the patch grid and the random-patch gallery as napari layers.
+"""The patch box and the patch grid as napari layers.
 
 Positions come from :mod:`..preview.geometry`; this module only makes and
 updates the layers. The 2D overlays cover the image layer's last two axes,
@@ -10,18 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from ..image_stack.sampling import PatchBox
 from ..preview.geometry import (
     box_corners,
     box_from_corners,
     grid_corners,
     grid_count,
-    mosaic,
     overlay_letters,
-    placement,
 )
 
 MAX_GRID_BOXES = 4096
@@ -49,7 +43,8 @@ class Overlays:
         self.grid_layer: Any = None
         self.syncing = False
 
-    def _transform(self, image: Any) -> tuple[list[float], list[float]]:
+    def transform(self, image: Any) -> tuple[list[float], list[float]]:
+        """Scale and translate of ``image``'s last two dims (Y, X), for 2D overlays."""
         return list(image.scale[-2:]), list(image.translate[-2:])
 
     def draw_box(
@@ -65,7 +60,7 @@ class Overlays:
         if letters is None:
             return
         rect = box_corners(start, size, spatial_axes, letters)
-        scale, translate = self._transform(image)
+        scale, translate = self.transform(image)
         self.syncing = True
         try:
             box = self.box_layer
@@ -135,7 +130,7 @@ class Overlays:
         if image is None or letters is None:
             return 0
         rects = grid_corners(spatial_shape, size, spatial_axes, letters, limit=MAX_GRID_BOXES)
-        scale, translate = self._transform(image)
+        scale, translate = self.transform(image)
         self.grid_layer = self.viewer.add_shapes(
             rects,
             shape_type="rectangle",
@@ -151,68 +146,6 @@ class Overlays:
         self.raise_box()
         return grid_count(spatial_shape, size, spatial_axes)
 
-    def gallery(
-        self,
-        image: Any,
-        layer_axes: str,
-        spatial_axes: str,
-        title: str,
-        boxes: Sequence[PatchBox],
-        channels: Sequence[int],
-        patches: NDArray[np.float32],
-    ) -> list[Any]:
-        """Show random patches as a mosaic beside ``image`` (one layer per channel) and their boxes.
-
-        Returns the new layers: the mosaics, then the boxes layer.
-        """
-        from napari.layers import Image
-
-        letters = "".join(a for a in layer_axes if a in spatial_axes)
-        order = [0, 1, *(2 + spatial_axes.index(a) for a in letters)]
-        tiles = np.transpose(patches, order)  # (n, C, spatial axes in layer order)
-        scale, translate = placement(
-            (0,) * len(spatial_axes),
-            spatial_axes,
-            letters,
-            layer_axes,
-            image.scale,
-            image.translate,
-        )
-        # Beside the image along its last axis, a few pixels apart.
-        translate[-1] += (image.data.shape[-1] + 4) * scale[-1]
-        base = {**OWN, "random": True, "boxes": list(boxes), "channels": list(channels)}
-        added = []
-        for k, c in enumerate(channels):
-            layer = Image(
-                mosaic(tiles[:, k]),
-                name=f"{title} random x{len(boxes)} c{c}",
-                scale=scale,
-                translate=translate,
-                colormap="inferno",
-                blending="additive" if k else "translucent_no_depth",
-                metadata={**base, "mosaic_channel": c, **({"patches": patches} if k == 0 else {})},
-            )
-            self.add_below_box(layer)
-            added.append(layer)
-        overlay = overlay_letters(layer_axes)
-        if overlay is not None:
-            rects = [box_corners(b.coords, b.patch_size, spatial_axes, overlay) for b in boxes]
-            img_scale, img_translate = self._transform(image)
-            shapes = self.viewer.add_shapes(
-                rects,
-                shape_type="rectangle",
-                name=f"{title} random boxes",
-                edge_color="magenta",
-                face_color="transparent",
-                edge_width=max(0.5, 0.004 * float(max(image.data.shape[-2:]))),
-                scale=img_scale,
-                translate=img_translate,
-                metadata={**base},
-            )
-            added.append(shapes)
-            self.raise_box()
-        return added
-
     def forget(self, layer: Any) -> None:
         """A layer left the viewer: drop it if it is ours."""
         if layer is self.box_layer:
@@ -220,11 +153,17 @@ class Overlays:
         if layer is self.grid_layer:
             self.grid_layer = None
 
+    def remove_box(self) -> None:
+        """Remove the box (it cannot be drawn over the current layer)."""
+        box, self.box_layer = self.box_layer, None
+        if box is not None:
+            box.events.data.disconnect(self._box_changed)
+            if box in self.viewer.layers:
+                self.viewer.layers.remove(box)
+
     def remove_all(self) -> None:
         """Remove the box and the grid (the dock is going)."""
-        for layer in (self.box_layer, self.grid_layer):
-            if layer is not None and layer in self.viewer.layers:
-                if layer is self.box_layer:
-                    layer.events.data.disconnect(self._box_changed)
-                self.viewer.layers.remove(layer)
-        self.box_layer = self.grid_layer = None
+        self.remove_box()
+        if self.grid_layer is not None and self.grid_layer in self.viewer.layers:
+            self.viewer.layers.remove(self.grid_layer)
+        self.grid_layer = None

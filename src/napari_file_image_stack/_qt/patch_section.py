@@ -58,8 +58,8 @@ class PatchSection(Container):
             ]
         )
         self.sample.changed.connect(self._on_sample)
-        self.patch_start.changed.connect(lambda *_: dock.on_box_fields_changed())
-        self.patch_size.changed.connect(lambda *_: dock.on_box_fields_changed())
+        self.patch_start.changed.connect(lambda *_: dock.box.fields_changed())
+        self.patch_size.changed.connect(lambda *_: dock.box.fields_changed())
         self.extract.changed.connect(lambda *_: dock.extract_patch())
         self.random_patches.changed.connect(lambda *_: dock.extract_random_patches())
 
@@ -73,7 +73,9 @@ class PatchSection(Container):
         layout = record.layout if record is not None else None
         for widget in (self.sample, self.channels, self.patch_start, self.patch_size):
             widget.enabled = layout is not None
-        self.extract.enabled = self.random_patches.enabled = layout is not None
+        self.random_patches.enabled = layout is not None
+        # Disabled while a single patch is read (the worker enables it again).
+        self.extract.enabled = layout is not None and self._dock.work.latest_patch is None
         if layout is None:
             self.sample_info.value = ""
             return

@@ -14,7 +14,6 @@ from napari.layers import Image
 
 from .._layer_records import layers_of, record_of
 from ..preview import RECORD_KEY, STACK_KEY, FileRecord
-from ..preview.geometry import layer_axes_for
 
 
 def is_candidate(layer: Any) -> bool:
@@ -43,7 +42,7 @@ def image_of(
         return None
     own = layers_of(record, layers)
     layer = preferred if any(x is preferred for x in own) else (own[0] if own else None)
-    axes = layer_axes_for(record.axes, layer.ndim) if layer is not None else None
+    axes = record.layer_axes(layer.ndim) if layer is not None else None
     return (layer, axes) if layer is not None and axes is not None else None
 
 

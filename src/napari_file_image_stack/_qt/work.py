@@ -1,20 +1,17 @@
-"""What the dock's buttons do: read patches (off the GUI thread), check for training, export.
+"""What the dock's patch buttons do: read one or random patches, off the GUI thread.
 
-Reads run in napari worker threads; a result whose file was removed, or
-given other axes, meanwhile is dropped (no orphan layers).
+Every read runs in a napari worker thread, even of a loaded file (a loaded
+stack may still be memory-mapped from a slow disk); a result whose file was
+removed, or given other axes, meanwhile is dropped (no orphan layers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..image_stack.config_export import write_config
-from ..image_stack.report_text import panel_text
-from ..image_stack.training_checks import DatasetReport
 from ..preview import PatchRequest, StaleRequestError
-from .overlays import MAX_GRID_BOXES
+from .gallery import show_gallery
 from .viewer_files import image_of
 
 if TYPE_CHECKING:
@@ -22,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class PatchWork:
-    """The dock's actions and its running workers.
+    """The dock's patch reads and its running workers.
 
     Parameters
     ----------
@@ -33,6 +30,8 @@ class PatchWork:
     def __init__(self, dock: PatchPreviewWidget) -> None:
         self.dock = dock
         self.workers: list[Any] = []
+        self.latest_patch: PatchRequest | None = None
+        """The single-patch request being read; a result of any other is dropped."""
 
     def request(self) -> PatchRequest | None:
         """The request of the current fields; None (with a warning) when there is none."""
@@ -47,8 +46,17 @@ class PatchWork:
             record, d.sample.value, d.channels.value, d.patch_start.value, d.patch_size.value
         )
 
-    def run(self, title: str, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        """Run ``work`` in a worker thread, then ``done`` on the GUI thread unless torn down."""
+    def run(
+        self,
+        title: str,
+        work: Callable[[], Any],
+        done: Callable[[Any], None],
+        ended: Callable[[], None] | None = None,
+    ) -> None:
+        """Run ``work`` in a worker thread, then ``done`` on the GUI thread unless torn down.
+
+        ``ended`` runs on the GUI thread after ``done`` or the error, unless torn down.
+        """
         from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
@@ -61,40 +69,45 @@ class PatchWork:
             if not self.dock.closed and not isinstance(exc, StaleRequestError):
                 show_error(f"{title}: {exc}")
 
-        worker = create_worker(work, _progress={"desc": f"Reading {title}"})
+        # Errors are told by ``failed`` (one notification naming the file), not re-raised.
+        worker = create_worker(work, _progress={"desc": f"Reading {title}"}, _ignore_errors=True)
         worker.returned.connect(finish)
         worker.errored.connect(failed)
         worker.finished.connect(lambda: self.workers.remove(worker))
+        if ended is not None:
+            worker.finished.connect(lambda: None if self.dock.closed else ended())
         self.workers.append(worker)
         worker.start()
 
     def extract_patch(self) -> None:
-        """Read the patch of the fields and show it over the image."""
+        """Read the patch of the fields in a worker and show it over the image.
+
+        The ``extract`` button is disabled until the read ends; only the latest
+        request's result is shown, and only while its file is open with its axes.
+        """
         d = self.dock
         request = self.request()
         if request is None:
             return
         record = d.session.current
-        assert record is not None and record.stack is not None
+        assert record is not None
         keep = bool(d.keep_previews.value)
+        self.latest_patch = request
+        d.extract.enabled = False
 
         def show(patch: Any) -> None:
             found = image_of(record, d.viewer.layers, d.stack_layer.value)
-            if d.session.is_live(request) and found is not None:
+            if self.latest_patch is request and d.session.is_live(request) and found:
                 d.previews.show_patch(record.title, found[0], found[1], request, patch, keep)
 
-        if record.stack.is_loaded:  # a few ms: no thread needed
-            try:
-                patch = d.session.read_patch(request)
-            except Exception as exc:
-                from napari.utils.notifications import show_error
+        def ended() -> None:
+            if self.latest_patch is request:
+                self.latest_patch = None
+                d.extract.enabled = (
+                    d.session.current is not None and d.session.current.layout is not None
+                )
 
-                show_error(f"{record.title}: {exc}")
-                return
-            show(patch)
-            d.session.memory_changed.emit()
-            return
-        self.run(record.title, lambda: d.session.read_patch(request), show)
+        self.run(record.title, lambda: d.session.read_patch(request), show, ended)
 
     def extract_random_patches(self) -> None:
         """Draw ``n_random`` boxes like a training sampler; show them as a gallery with boxes."""
@@ -113,7 +126,8 @@ class PatchWork:
                 return  # the file went, or got other axes, while reading
             if not keep:
                 d.previews.clear()
-            layers = d.overlays.gallery(
+            layers = show_gallery(
+                d.overlays,
                 found[0],
                 found[1],
                 request.spatial_axes,
@@ -125,51 +139,6 @@ class PatchWork:
             d.previews.add(request.key, layers)
 
         self.run(record.title, lambda: d.session.read_boxes(request, boxes), show)
-
-    def training_report(self) -> DatasetReport:
-        """Check all opened files with their axes and the fields' patch size, depth, channels."""
-        d = self.dock
-        channels = sorted(int(c) for c in d.channels.value) or None
-        return d.session.training_report(d.patch_size.value, int(d.depth.value), channels)
-
-    def run_training_check(self) -> DatasetReport:
-        """Run the training checks and show their findings."""
-        d = self.dock
-        report = self.training_report()
-        d.training_report.value = panel_text(report)
-        if d.show_grid.value:
-            self.draw_grid()
-        return report
-
-    def draw_grid(self) -> None:
-        """Overlay the tiling of the current image by the patch size (when ``show_grid``)."""
-        d = self.dock
-        found, record = d.image_layer(), d.session.current
-        layout = record.layout if record is not None else None
-        if not d.show_grid.value or found is None or layout is None:
-            d.overlays.draw_grid(None, "", "", (), ())
-            return
-        count = d.overlays.draw_grid(
-            found[0], found[1], layout.spatial_axes, layout.spatial_shape, d.patch_size.value
-        )
-        if count > MAX_GRID_BOXES:
-            from napari.utils.notifications import show_warning
-
-            show_warning(f"{count} patches are too many to draw; showing {MAX_GRID_BOXES}.")
-
-    def export_training_config(self) -> Path | None:
-        """Check, then write the CAREamics data config to ``export_path``; errors are shown."""
-        from napari.utils.notifications import show_error, show_info
-
-        d = self.dock
-        report = self.run_training_check()
-        try:
-            target = write_config(report, d.export_path.value, bool(d.overwrite.value))
-        except (OSError, ValueError) as exc:
-            show_error(str(exc))
-            return None
-        show_info(f"Wrote {target}")
-        return target
 
     def stop(self) -> None:
         """Ask running workers to stop; their results are dropped (the dock is going)."""

@@ -28,6 +28,53 @@ def layer_axes_for(axes: str, ndim: int) -> str | None:
     return None
 
 
+def display_order(axes: str) -> tuple[int, ...]:
+    """The stored dims of a file in the order its layer shows them: Y, X last.
+
+    napari shows a layer's last two dims, and the 2D overlays (box, grid,
+    previews) lie over a layer's last two dims; a ``YXC`` or ``XY`` file is
+    therefore shown transposed to ``CYX`` or ``YX``. Other dims keep their
+    stored order; axes without both Y and X keep the stored order entirely.
+    """
+    if "Y" not in axes or "X" not in axes:
+        return tuple(range(len(axes)))
+    rest = [i for i, a in enumerate(axes) if a not in "YX"]
+    return (*rest, axes.index("Y"), axes.index("X"))
+
+
+def inverse_order(order: Sequence[int]) -> tuple[int, ...]:
+    """The permutation undoing ``order``: ``inverse_order(o)[o[k]] == k``."""
+    inverse = [0] * len(order)
+    for k, dim in enumerate(order):
+        inverse[dim] = k
+    return tuple(inverse)
+
+
+def view_order(order: Sequence[int], split_axis: int | None = None) -> tuple[int, ...]:
+    """``order`` for a view lacking the stored dim ``split_axis`` (one channel of a split file).
+
+    The view's dims are the stored dims without ``split_axis``, renumbered.
+    """
+    if split_axis is None:
+        return tuple(order)
+    return tuple(d - (d > split_axis) for d in order if d != split_axis)
+
+
+def shown_axes(axes: str, order: Sequence[int], split_axis: int | None, ndim: int) -> str | None:
+    """The letters of a layer of ``ndim`` dims made with ``order`` (and ``split_axis``).
+
+    ``axes`` are the file's current axes (stored order); None if the layer
+    matches neither the whole file nor one channel of it.
+    """
+    if len(axes) != len(order):
+        return None
+    if ndim == len(order):
+        return "".join(axes[d] for d in order)
+    if split_axis is not None and ndim == len(order) - 1:
+        return "".join(axes[d] for d in order if d != split_axis)
+    return None
+
+
 def overlay_letters(layer_axes: str) -> str | None:
     """``"YX"`` or ``"XY"``: the order of Y and X in the layer's last two axes; None otherwise."""
     last = layer_axes[-2:]

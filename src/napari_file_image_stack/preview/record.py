@@ -19,6 +19,7 @@ import numpy as np
 from ..image_stack import AxesLayout, FileImageStack, TiffHeader, check_axes
 from ..image_stack.lazy_view import SharedPixels
 from ..image_stack.metadata_axes import AxesGuess, AxesSource, axes_for_array, axes_from_tiff_axes
+from .geometry import layer_axes_for, shown_axes
 
 RECORD_KEY = "file_record"
 """Key of ``layer.metadata`` holding the layer's :class:`FileRecord`."""
@@ -65,6 +66,11 @@ class FileRecord:
         Where the current axes came from.
     notices : tuple of str
         What the reader told the user when opening the file (series, disagreements...).
+    display_order : tuple of int or None
+        The stored dims in the order the file's layers show them (Y, X last,
+        :func:`~.geometry.display_order`); None: layers keep the stored order.
+    split_axis : int or None
+        The stored dim split into one layer per index (channels); None if not split.
     """
 
     key: str
@@ -80,6 +86,8 @@ class FileRecord:
     axes_state: AxesState = "missing"
     notices: tuple[str, ...] = ()
     source_stack: Any = None
+    display_order: tuple[int, ...] | None = None
+    split_axis: int | None = None
 
     @classmethod
     def from_header(cls, header: TiffHeader, axes: str | None = None) -> FileRecord:
@@ -163,6 +171,18 @@ class FileRecord:
             return None
         # A format stack (CZI, LIF) names its stored axes only as ``original_axes``.
         return str(getattr(self.stack, "axes", None) or self.stack.original_axes)
+
+    def layer_axes(self, ndim: int) -> str | None:
+        """The current axes' letters in the order a layer of ``ndim`` dims shows them.
+
+        None while the axes are missing or if no layer of the file has ``ndim`` dims.
+        """
+        axes = self.axes
+        if axes is None:
+            return None
+        if self.display_order is None:
+            return layer_axes_for(axes, ndim)
+        return shown_axes(axes, self.display_order, self.split_axis, ndim)
 
     @property
     def layout(self) -> AxesLayout | None:
