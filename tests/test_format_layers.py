@@ -75,6 +75,10 @@ def test_inspect_reads_czi_and_lif_headers(mixed_folder: Path) -> None:
     assert sum("b_series.lif" in p for p in paths) == 3
     assert sum("c_plain.tif" in p for p in paths) == 1 and len(paths) == 6
     assert all(f.data_shape is not None for f in report.files)
+    # Each scene or image shows the size of the file it lives in, as for a TIFF.
+    for f in report.files:
+        name = next(n for n in ("a_mosaic.czi", "b_series.lif", "c_plain.tif") if n in f.path)
+        assert f.size_bytes == (mixed_folder / name).stat().st_size > 0
 
 
 @pytest.mark.timeout(180)

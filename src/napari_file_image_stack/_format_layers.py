@@ -18,6 +18,7 @@ import numpy as np
 from ._reader import _CHANNEL_COLORMAPS, MAX_SPLIT_CHANNELS, contrast_estimate
 from .image_stack.formats import CziImageStack, open_czi_stacks, open_lif_stacks, open_nd2_stacks
 from .image_stack.formats.lazy_stack import DisplaySource, LazyFormatStack
+from .image_stack.image_files import stack_file_size
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess
 from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
@@ -48,13 +49,6 @@ def layer_data_for_nd2(path: str | os.PathLike[str], axes: str | None = None) ->
         for s in open_nd2_stacks(path, axes)
         for layer in _layers(s, f"{name} [{s.name}]" if s.name else name)
     ]
-
-
-def _size_of(source: object) -> int:
-    try:
-        return os.stat(str(source).split("@", 1)[0]).st_size  # CZI sources may end "@scene"
-    except OSError:
-        return 0
 
 
 def _czi_name(stack: CziImageStack, n_scenes: int) -> str:
@@ -94,7 +88,7 @@ def _layers(stack: LazyFormatStack, name: str) -> list[LayerData]:
         title=name,
         guess=AxesGuess(axes, "metadata", "from the file's dimensions"),
         pixels=shared,
-        size_bytes=_size_of(stack.source),
+        size_bytes=stack_file_size(stack),
     )
     metadata: dict[str, Any] = {RECORD_KEY: record, STACK_KEY: record.stack}
     c_axis = axes.index("C") if "C" in axes else None

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 
 from .image_stack import TiffHeader
-from .image_stack.image_files import image_files_in, is_format_name, is_image_file_name
+from .image_stack.image_files import (
+    FILE_KINDS,
+    image_files_in,
+    is_format_name,
+    is_image_file_name,
+)
 from .image_stack.lazy_view import LazyTiffArray, SharedPixels
 from .image_stack.metadata_axes import AxesGuess, axes_from_tiff_axes
 from .image_stack.series_members import SeriesMembers
@@ -107,7 +112,7 @@ def read_paths(path: PathOrPaths) -> list[Any]:
     for p in _as_list(path):
         found = image_files_in(p)
         if not found:
-            show_warning(f"Cannot open {p}: the folder holds no TIFF, CZI or LIF files.")
+            show_warning(f"Cannot open {p}: the folder holds no {FILE_KINDS}.")
         files.extend(found)
     layers: list[Any] = []
     opened = 0

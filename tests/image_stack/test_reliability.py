@@ -134,7 +134,7 @@ def test_bad_inputs_become_notifications_in_napari(make_napari_viewer, tmp_path:
     folder = corpus["directory named x.tif"]
     assert napari_get_reader(str(folder)) is None  # an empty folder is not ours to open
     assert read_paths(str(folder)) == [(None,)]
-    assert "holds no TIFF, CZI or LIF files" in str(notification_manager.records[-1].message)
+    assert "holds no TIFF, CZI, LIF or ND2 files" in str(notification_manager.records[-1].message)
 
 
 def test_stale_files_are_noticed(tmp_path: Path) -> None:

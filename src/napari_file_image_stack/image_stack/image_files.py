@@ -17,6 +17,9 @@ from .tiff_names import is_tiff_name
 FORMAT_PATTERNS = ("czi", "lif", "nd2")
 """Extensions of the non-TIFF formats, as listed in ``napari.yaml``."""
 
+FILE_KINDS = "TIFF, CZI, LIF or ND2 files"
+"""The file kinds above in words, for messages about folders that hold none."""
+
 
 def is_format_name(path: str | os.PathLike[str]) -> bool:
     """True for a CZI, LIF or ND2 file name (one stack per scene/image/position)."""
@@ -37,3 +40,18 @@ def image_files_in(path: str | os.PathLike[str]) -> list[Path]:
             key=lambda c: c.name,
         )
     return [p]
+
+
+def stack_file_size(stack: object) -> int:
+    """Bytes on disk of the local file a stack reads; 0 for a store, a URL or a missing file.
+
+    A stack of one scene, image or position counts its whole file (the scenes of
+    a file share it), as the file browser would show it.
+    """
+    path = getattr(stack, "file_path", None) or getattr(stack, "source", None)
+    if not isinstance(path, str | os.PathLike):
+        return 0
+    try:
+        return os.stat(path).st_size if os.path.isfile(path) else 0
+    except OSError:
+        return 0

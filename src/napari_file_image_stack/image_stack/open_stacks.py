@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ImageFileError
+from .image_files import FILE_KINDS
 from .protocol import ImageStack
 from .zarr_stores import is_remote, local_path
 
 Source = str | os.PathLike[str]
+
+NO_SOURCES = f"holds no {FILE_KINDS} or zarr stores."
+"""Why a folder gave no stacks (it is named before this text)."""
 Opener = Callable[[str, str | None, dict[str, Any]], list[ImageStack]]
 """``opener(source, axes, options)`` returns the stacks of one source."""
 
@@ -132,8 +136,13 @@ def format_of(source: Source) -> Format | None:
     return next((f for f in FORMATS if f.matches(text)), None)
 
 
-def _expand(source: Source) -> list[str]:
-    """A folder that no format claims stands for its claimed entries, sorted by name."""
+def source_entries(source: Source) -> list[str]:
+    """The sources a source stands for: itself, or a folder's claimed entries by name.
+
+    A folder that no format claims (not a ``.zarr`` store) stands for the
+    entries in it that a format claims; :func:`open_image_stacks` and the dataset
+    jobs expand folders with this one rule.
+    """
     text = os.fspath(source)
     if format_of(text) is not None or is_remote(text):
         return [text]
@@ -176,9 +185,9 @@ def open_image_stacks(
         text = os.fspath(item)
         if not is_remote(text) and not os.path.exists(local_path(text) or text):
             raise FileNotFoundError(f"{text}: no such file or folder.")
-        expanded = _expand(text)
+        expanded = source_entries(text)
         if not expanded:
-            raise ImageFileError(f"{text}: holds no TIFF files or zarr stores.")
+            raise ImageFileError(f"{text}: {NO_SOURCES}")
         for entry in expanded:
             fmt = format_of(entry)
             if fmt is None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .axes import AxesLayout, check_axes
 from .dataset_rules import DatasetMember, consistency_problems
-from .image_files import image_files_in, is_format_name
+from .image_files import image_files_in, is_format_name, stack_file_size
 from .metadata_axes import AxesGuess, AxesSource, axes_from_tiff_axes
 from .open_stacks import is_zarr_source
 from .sampling import patches_per_sample
@@ -185,7 +185,7 @@ def _report_stacks(stacks: Sequence[Any]) -> list[FileReport]:
             str(stack.source),
             tuple(stack.original_data_shape),
             str(np.dtype(dtype)),
-            0,
+            stack_file_size(stack),
             getattr(stack, "axes", stack.original_axes),
             guess.source,
         )

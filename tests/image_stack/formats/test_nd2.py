@@ -412,6 +412,8 @@ def test_napari_opens_nd2_files_and_folders_lazily(make_napari_viewer, nd2_files
     report = widget.training_report_now()
     assert report is not None and len(report.files) == 2  # the two positions
     assert all(f.data_shape == (3, 2, 4, 40, 52) for f in report.files)
+    # Both positions show the size of the file they live in.
+    assert all(f.size_bytes == Path(nd2_files["tpzc"]).stat().st_size for f in report.files)
     folder = tmp_path / "folder"
     folder.mkdir()
     write_case(folder / "one.ND2", "zstack")

@@ -61,6 +61,11 @@ class LazyFormatStack:
         return self._path
 
     @property
+    def file_path(self) -> Path:
+        """The file itself (``source`` may name a scene or image inside it)."""
+        return self._path
+
+    @property
     def data_shape(self) -> tuple[int, ...]:
         """Shape in ``SC(Z)YX`` order."""
         return self._layout.data_shape
@@ -206,7 +211,7 @@ class DisplaySource:
         opener: Callable[[], PixelSource] | None = None,
     ) -> None:
         self.stack = stack
-        self.path = stack._path
+        self.path = stack.file_path
         self.shape = stack.original_data_shape if shape is None else tuple(shape)
         self.dtype = np.dtype(dtype)
         self._opener = opener

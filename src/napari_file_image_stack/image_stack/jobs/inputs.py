@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ..errors import ImageFileError
-from ..open_stacks import _expand, open_image_stacks
+from ..open_stacks import NO_SOURCES, open_image_stacks, source_entries
 from ..tiff_file import TIFF_SUFFIXES, TiffHeader
 
 
@@ -182,9 +182,8 @@ def check_unchanged(stack: RegionStack) -> None:
         return
     stamp = getattr(stack, "stamp", None)
     if stamp is not None:
-        # The format stacks' source names the scene/image ("a.czi@0"); their file is the
-        # private ``_path`` (formats/lazy_stack has no public one yet).
-        stamp.check(Path(getattr(stack, "_path", stack.source)))
+        # The format stacks' source names the scene/image ("a.czi@0"); file_path is the file.
+        stamp.check(Path(getattr(stack, "file_path", stack.source)))
 
 
 def _job_input(stack: RegionStack, entry: str, name: str) -> JobInput:
@@ -233,9 +232,9 @@ def open_inputs(
     errors: list[str] = []
     for source in sources:
         text = os.fspath(source)
-        entries = _expand(text)  # open_image_stacks' own rule: a folder is its entries
+        entries = source_entries(text)  # open_image_stacks' own rule: a folder is its entries
         if not entries:
-            errors.append(f"{text}: holds no TIFF files or zarr stores.")
+            errors.append(f"{text}: {NO_SOURCES}")
         for entry in entries:
             try:
                 stacks = open_image_stacks(entry, axes)
