@@ -1,11 +1,13 @@
-"""Append subblocks pylibCZIrw's writer cannot make (pyramid tiles, JPEG XR) to a CZI file.
+"""Write CZI subblocks pylibCZIrw's writer cannot make (pyramid tiles, JPEG XR, JPEG, LZW).
 
 pylibCZIrw writes layer-0 tiles, uncompressed or zstd. Real microscope files
 also hold pyramid subblocks (a logical size larger than the stored one) and
 JPEG XR subblocks; this helper appends such subblocks to a file pylibCZIrw
 wrote, following the ZISRAW segment layout, and writes a new subblock
 directory that the file header then points to. pylibCZIrw reads the result,
-so it stays the oracle for every pixel.
+so it stays the oracle for every pixel. :func:`write_czi_file` writes a new
+file of just such subblocks (for compressions pylibCZIrw cannot read either,
+whose oracle is another reader).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +46,13 @@ class Subblock:
     compression : str
         A key of :data:`COMPRESSION`.
     payload : bytes, optional
-        The stored bytes; default ``data`` raw, or JPEG XR encoded for ``"jpgxr"``.
+        The stored bytes; default ``data`` raw, or encoded with imagecodecs for
+        ``"jpgxr"`` (``jpegxr_encode``), ``"jpeg"`` (``jpeg8_encode``: a JFIF stream, or
+        12-bit / lossless with ``options``) and ``"lzw"`` (``lzw_encode`` of the
+        little-endian pixel bytes, as TIFF stores LZW).
+    options : dict
+        Keyword arguments for the encoder (e.g. ``level``, ``lossless``, ``bitspersample``
+        for ``"jpeg"``).
     """
 
     data: np.ndarray
@@ -53,16 +62,22 @@ class Subblock:
     logical: tuple[int, int] | None = None
     compression: str = "raw"
     payload: bytes | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     def stored_bytes(self) -> bytes:
         if self.payload is not None:
             return self.payload
+        little = np.ascontiguousarray(self.data, self.data.dtype.newbyteorder("<"))
         if self.compression == "raw":
-            return np.ascontiguousarray(self.data).tobytes()
-        if self.compression == "jpgxr":
-            import imagecodecs
+            return little.tobytes()
+        import imagecodecs
 
-            return bytes(imagecodecs.jpegxr_encode(self.data, level=0.6))
+        if self.compression == "jpgxr":
+            return bytes(imagecodecs.jpegxr_encode(self.data, **{"level": 0.6, **self.options}))
+        if self.compression == "jpeg":
+            return bytes(imagecodecs.jpeg8_encode(self.data, **{"level": 90, **self.options}))
+        if self.compression == "lzw":
+            return bytes(imagecodecs.lzw_encode(little.tobytes(), **self.options))
         raise ValueError(f"no encoder for {self.compression} here; pass payload")
 
     def entry(self, position: int) -> bytes:
@@ -93,6 +108,19 @@ def _padded(data: bytes, align: int = 32) -> bytes:
 def _segment(sid: bytes, body: bytes) -> bytes:
     body = _padded(body)
     return _SEGMENT.pack(sid.ljust(16, b"\0"), len(body), len(body)) + body
+
+
+def write_czi_file(path: Path, blocks: list[Subblock]) -> None:
+    """A new CZI file of just ``blocks``: a file header, the subblocks and their directory.
+
+    No metadata or attachments (readers need neither for pixels), one file part.
+    """
+    guid = bytes(range(1, 17))  # any fixed GUID; primary and own are the same (one part)
+    # version 1.0, reserved, primary GUID, file GUID, file part, directory position,
+    # metadata position, update pending, attachment directory position
+    header = struct.pack("<iiii16s16siqqiq", 1, 0, 0, 0, guid, guid, 0, 0, 0, 0, 0)
+    path.write_bytes(_segment(b"ZISRAWFILE", header.ljust(512, b"\0")))
+    append_subblocks(path, blocks, keep_old=False)
 
 
 def old_entries(path: Path) -> list[bytes]:
