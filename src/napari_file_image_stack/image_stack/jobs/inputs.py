@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ..errors import ImageFileError
+from ..image_files import FORMAT_PATTERNS
 from ..open_stacks import NO_SOURCES, open_image_stacks, source_entries
 from ..tiff_file import TIFF_SUFFIXES, TiffHeader
 
@@ -110,8 +111,9 @@ def output_name(path: str | os.PathLike[str]) -> str:
     """The file name without its image suffix (``a.ome.tif`` -> ``a``)."""
     name = Path(path).name
     lower = name.lower()
+    formats = tuple("." + s for s in FORMAT_PATTERNS)
     for suffix in (*(".ome" + s for s in TIFF_SUFFIXES), *TIFF_SUFFIXES, ".ome.zarr", ".zarr",
-                   ".czi", ".lif"):  # fmt: skip
+                   *formats):  # fmt: skip
         if lower.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -208,11 +210,11 @@ def open_inputs(
     """Open every source through :func:`~..open_stacks.open_image_stacks`, headers only.
 
     Whatever ``open_image_stacks`` reads is an input: TIFF files, folders of
-    images, ``.zarr`` stores (OME-Zarr, bioformats2raw), URLs, CZI and LIF.
+    images, ``.zarr`` stores (OME-Zarr, bioformats2raw), URLs, CZI, LIF and ND2.
     A folder stands for each of its entries, opened one by one so that a bad
     one is named and the others go on. A source holding several images (CZI
-    scenes, LIF images, bioformats2raw series) gives one input each, named
-    ``<name>_<i>``.
+    scenes, LIF images, ND2 positions, bioformats2raw series) gives one input
+    each, named ``<name>_<i>``, whose ``source`` names the image (``a.czi@1``).
 
     Parameters
     ----------
@@ -239,12 +241,21 @@ def open_inputs(
             try:
                 stacks = open_image_stacks(entry, axes)
                 base = output_name(entry)
+                seen: set[str] = set()
                 for i, stack in enumerate(stacks):
                     # (on the type: a stack's pixels property opens or raises before load)
                     if not hasattr(type(stack), "pixels"):  # a format without box reads
                         raise ImageFileError(f"{entry}: cannot be read region by region.")
                     name = base if len(stacks) == 1 else f"{base}_{i}"
-                    inputs.append(_job_input(cast(RegionStack, stack), entry, name))
+                    # The jobs key tasks, strata and failures by source, so each image of a
+                    # file needs its own: the stack's ("a.czi@0", "a.nd2@left") or an index.
+                    source = entry
+                    if len(stacks) > 1:
+                        source = str(stack.source)
+                        if source == entry or source in seen:
+                            source = f"{entry}#{i}"
+                    seen.add(source)
+                    inputs.append(_job_input(cast(RegionStack, stack), source, name))
             except (OSError, ValueError) as exc:
                 message = str(exc) if entry in str(exc) else f"{entry}: {exc}"
                 errors.append(message)
