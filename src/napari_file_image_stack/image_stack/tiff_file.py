@@ -101,10 +101,14 @@ class TiffHeader:
     @property
     def n_series(self) -> int:
         """How many image series the file holds (counted on first use when the header
-        was read by the shortcut for contiguous series, which reads one page only)."""
+        was read by the shortcut for contiguous series, which reads one page only).
+
+        Raises ``StaleFileError`` if the file changed since the header was read.
+        """
         if self.series_count is None:
             import tifffile
 
+            self.stamp.check(self.path)  # count the file the header describes, not a newer one
             try:
                 with tifffile.TiffFile(self.path) as tif:
                     count = len(tif.series)
