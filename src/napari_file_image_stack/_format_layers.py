@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ._reader import _CHANNEL_COLORMAPS, MAX_SPLIT_CHANNELS, contrast_estimate
+from ._reader import MAX_SPLIT_CHANNELS, image_layer
 from .image_stack.formats import CziImageStack, open_czi_stacks, open_lif_stacks, open_nd2_stacks
 from .image_stack.formats.lazy_stack import DisplaySource, LazyFormatStack
 from .image_stack.image_files import stack_file_size
@@ -95,31 +95,20 @@ def _layers(stack: LazyFormatStack, name: str) -> list[LayerData]:
     n_c = stack.original_data_shape[c_axis] if c_axis is not None else 1
     if c_axis is None or n_c > MAX_SPLIT_CHANNELS:
         views = [LazyTiffArray(p) for p in level_pixels]
-        kwargs: dict[str, Any] = {
-            "name": name,
-            "metadata": metadata,
-            "axis_labels": tuple(axes),
-            "scale": scale,
-            "contrast_limits": contrast_estimate(views[-1]),
-        }
-        if len(views) > 1:
-            kwargs["multiscale"] = True
-        return [(views if len(views) > 1 else views[0], kwargs, "image")]
+        return [image_layer(views, name, metadata, axis_labels=tuple(axes), scale=scale)]
     names = tuple(getattr(stack, "channel_names", ()))
     layers: list[LayerData] = []
     for c in range(n_c):
         views = [LazyTiffArray(p, fixed_axis=c_axis, fixed_index=c) for p in level_pixels]
-        label = names[c] if c < len(names) else f"C{c}"
-        channel_kwargs: dict[str, Any] = {
-            "name": f"{name} [{label}]",
-            "metadata": {**metadata, "channel": c},
-            "axis_labels": tuple(axes.replace("C", "")),
-            "scale": [s for i, s in enumerate(scale) if i != c_axis],
-            "contrast_limits": contrast_estimate(views[-1]),
-            "colormap": _CHANNEL_COLORMAPS[c % len(_CHANNEL_COLORMAPS)],
-            "blending": "translucent_no_depth" if c == 0 else "additive",
-        }
-        if len(views) > 1:
-            channel_kwargs["multiscale"] = True
-        layers.append((views if len(views) > 1 else views[0], channel_kwargs, "image"))
+        layers.append(
+            image_layer(
+                views,
+                name,
+                metadata,
+                channel=c,
+                channel_label=names[c] if c < len(names) else None,
+                axis_labels=tuple(axes.replace("C", "")),
+                scale=[s for i, s in enumerate(scale) if i != c_axis],
+            )
+        )
     return layers

@@ -188,6 +188,39 @@ def contrast_estimate(view: Any) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
+def image_layer(
+    views: Sequence[Any],
+    name: str,
+    metadata: dict[str, Any],
+    channel: int | None = None,
+    channel_label: str | None = None,
+    **kwargs: Any,
+) -> LayerData:
+    """One lazy image layer: a view, or a multiscale list of them (finest first).
+
+    The one rule for every reader's layers: contrast from the coarsest level (a
+    strided sample, nothing scanned), ``multiscale`` when there are levels, and
+    for one channel of a split file its colour, additive blending, the
+    ``channel`` entry in the metadata and ``name [label]`` (``C<i>`` unless the
+    file names its channels). ``kwargs`` are napari's own layer keywords
+    (``axis_labels``, ``scale``, ``units`` ...).
+    """
+    layer_kwargs: dict[str, Any] = {
+        **kwargs,
+        "name": name,
+        "metadata": metadata,
+        "contrast_limits": contrast_estimate(views[-1]),
+    }
+    if len(views) > 1:
+        layer_kwargs["multiscale"] = True
+    if channel is not None:
+        layer_kwargs["name"] = f"{name} [{channel_label or f'C{channel}'}]"
+        layer_kwargs["metadata"] = {**metadata, "channel": channel}
+        layer_kwargs["colormap"] = _CHANNEL_COLORMAPS[channel % len(_CHANNEL_COLORMAPS)]
+        layer_kwargs["blending"] = "translucent_no_depth" if channel == 0 else "additive"
+    return (list(views) if len(views) > 1 else views[0], layer_kwargs, "image")
+
+
 def layer_data_for_file(path: str | os.PathLike[str], axes: str | None = None) -> list[LayerData]:
     """Layer data for one TIFF file, without reading its pixels (but for a contrast sample).
 
@@ -226,16 +259,15 @@ def layer_data_for_file(path: str | os.PathLike[str], axes: str | None = None) -
     record.split_axis = c_axis if split else None
     if not split:
         views = [_in_order(LazyTiffArray(p), order) for p in level_pixels]
-        kwargs: dict[str, Any] = {
-            "name": name,
-            "metadata": metadata,
-            "axis_labels": tuple(labels[d] for d in order),
-            "scale": [scale[d] for d in order],
-            "contrast_limits": contrast_estimate(views[-1]),
-        }
-        if len(views) > 1:
-            kwargs["multiscale"] = True
-        return [(views if len(views) > 1 else views[0], kwargs, "image")]
+        return [
+            image_layer(
+                views,
+                name,
+                metadata,
+                axis_labels=tuple(labels[d] for d in order),
+                scale=[scale[d] for d in order],
+            )
+        ]
     assert c_axis is not None
     dims = [d for d in order if d != c_axis]
     layers: list[LayerData] = []
@@ -244,18 +276,16 @@ def layer_data_for_file(path: str | os.PathLike[str], axes: str | None = None) -
             _in_order(LazyTiffArray(p, fixed_axis=c_axis, fixed_index=c), view_order(order, c_axis))
             for p in level_pixels
         ]
-        channel_kwargs: dict[str, Any] = {
-            "name": f"{name} [C{c}]",
-            "metadata": {**metadata, "channel": c},
-            "axis_labels": tuple(labels[d] for d in dims),
-            "scale": [scale[d] for d in dims],
-            "contrast_limits": contrast_estimate(views[-1]),
-            "colormap": _CHANNEL_COLORMAPS[c % len(_CHANNEL_COLORMAPS)],
-            "blending": "translucent_no_depth" if c == 0 else "additive",
-        }
-        if len(views) > 1:
-            channel_kwargs["multiscale"] = True
-        layers.append((views if len(views) > 1 else views[0], channel_kwargs, "image"))
+        layers.append(
+            image_layer(
+                views,
+                name,
+                metadata,
+                channel=c,
+                axis_labels=tuple(labels[d] for d in dims),
+                scale=[scale[d] for d in dims],
+            )
+        )
     return layers
 
 

@@ -18,13 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._reader import (
-    _CHANNEL_COLORMAPS,
-    MAX_SPLIT_CHANNELS,
-    LayerData,
-    PathOrPaths,
-    contrast_estimate,
-)
+from ._reader import MAX_SPLIT_CHANNELS, LayerData, PathOrPaths, image_layer
 from .image_stack.open_stacks import ZARR_MARKERS
 from .image_stack.zarr_stores import is_remote, local_path
 from .preview.record import RECORD_KEY, STACK_KEY, FileRecord
@@ -164,34 +158,28 @@ def _layers_of(stack: Any, source: str, series: int | str, n_series: int) -> lis
     c_axis = labels.index("C") if "C" in labels else None
     n_c = stack.original_data_shape[c_axis] if c_axis is not None else 0
 
-    def kwargs_for(views: list[ZarrLevelView], drop: int | None) -> dict[str, Any]:
+    def kwargs_for(drop: int | None) -> dict[str, Any]:
         keep = [i for i in range(ndim) if i != drop]
         return {
-            "multiscale": len(views) > 1,
             "axis_labels": tuple(labels[i] for i in keep),
             "scale": [scale[i] for i in keep],
             "translate": [translate[i] for i in keep],
             "units": tuple(units[i] for i in keep),
-            "contrast_limits": contrast_estimate(views[-1]),  # smallest level
         }
 
     if c_axis is None or n_c > MAX_SPLIT_CHANNELS:
         views = [ZarrLevelView(a) for a in levels]
-        data: Any = views if len(views) > 1 else views[0]
-        return [(data, {"name": name, "metadata": metadata, **kwargs_for(views, None)}, "image")]
-    out: list[LayerData] = []
-    for c in range(n_c):
-        views = [ZarrLevelView(a, c_axis, c) for a in levels]
-        data = views if len(views) > 1 else views[0]
-        channel_kwargs = {
-            "name": f"{name} [C{c}]",
-            "metadata": {**metadata, "channel": c},
-            "colormap": _CHANNEL_COLORMAPS[c % len(_CHANNEL_COLORMAPS)],
-            "blending": "translucent_no_depth" if c == 0 else "additive",
-            **kwargs_for(views, c_axis),
-        }
-        out.append((data, channel_kwargs, "image"))
-    return out
+        return [image_layer(views, name, metadata, **kwargs_for(None))]
+    return [
+        image_layer(
+            [ZarrLevelView(a, c_axis, c) for a in levels],
+            name,
+            metadata,
+            channel=c,
+            **kwargs_for(c_axis),
+        )
+        for c in range(n_c)
+    ]
 
 
 def read_zarr(path: PathOrPaths) -> list[Any]:
