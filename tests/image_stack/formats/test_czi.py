@@ -30,6 +30,7 @@ from napari_file_image_stack.image_stack.formats import (  # noqa: E402
     CziImageStack,
     open_czi_stacks,
 )
+from patch_checks import rchar  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=sorted(COMPRESSIONS))
@@ -282,13 +283,6 @@ def test_directory_fast_and_general_parsers_agree(czi_file):
         np.testing.assert_array_equal(getattr(fast, name), getattr(general, name))
 
 
-def _rchar() -> int:
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
-    raise AssertionError("no rchar line")
-
-
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
 def test_narrow_box_of_a_wide_tile_reads_only_its_columns(tmp_path):
     """A 64x64 box of uncompressed 4096-wide tiles reads its rows' columns, not whole rows."""
@@ -301,9 +295,9 @@ def test_narrow_box_of_a_wide_tile_reads_only_its_columns(tmp_path):
     stack = open_czi_stacks(path)[0]
     stack.load()
     for coords in [(10, 5), (60, 3000), (0, 8192 - 64), (64, 4070)]:  # inside; across 2 tiles
-        before = _rchar()
+        before = rchar()
         got = stack.extract_patch(0, None, coords, (64, 64))
-        read = _rchar() - before
+        read = rchar() - before
         want = oracle_patch(path, None, "none", 0, coords, (64, 64))
         np.testing.assert_array_equal(got, want)
         # the box's own 8 KiB plus subblock headers (and whatever else the process reads),
@@ -311,9 +305,9 @@ def test_narrow_box_of_a_wide_tile_reads_only_its_columns(tmp_path):
         assert 64 * 64 * 2 <= read <= 64 * 64 * 2 + 2048, read
     # rows that would skip less than a page are read whole, in one go: same pixels
     for coords, size in [((3, 10), (7, 8000)), ((5, 100), (40, 3000))]:
-        before = _rchar()
+        before = rchar()
         got = stack.extract_patch(0, None, coords, size)
-        assert _rchar() - before >= size[0] * 4096 * 2
+        assert rchar() - before >= size[0] * 4096 * 2
         np.testing.assert_array_equal(got, oracle_patch(path, None, "none", 0, coords, size))
     stack.close()
 

@@ -26,6 +26,7 @@ from napari_file_image_stack.image_stack.errors import (  # noqa: E402
     StaleFileError,
 )
 from napari_file_image_stack.image_stack.formats import open_lif_stacks  # noqa: E402
+from patch_checks import assert_random_patches, rchar  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -58,29 +59,10 @@ def test_patches_equal_liffile(lif_file):
             if letter not in dims:
                 full = full[np.newaxis]
                 dims = letter + dims
-        full = full.transpose([dims.index(a) for a in "TCZYX"]).astype(np.float32)
-        spatial = "ZYX" if "Z" in stack.original_axes else "YX"
-        if spatial == "YX":
+        full = full.transpose([dims.index(a) for a in "TCZYX"])
+        if "Z" not in stack.original_axes:
             full = full[:, :, 0]
-        n = len(spatial)
-        pad = 128
-        padded = np.pad(full, [(0, 0), (0, 0)] + [(pad, pad)] * n)
-        shape = full.shape[2:]
-        for _ in range(15):
-            size = [int(rng.integers(1, s + 8)) for s in shape]
-            coords = [int(rng.integers(-s // 2, e)) for s, e in zip(size, shape, strict=True)]
-            sample = int(rng.integers(0, stack.data_shape[0]))
-            channels = [int(c) for c in rng.permutation(stack.data_shape[1])]
-            got = stack.extract_patch(sample, channels, coords, size)
-            box = tuple(slice(c + pad, c + pad + s) for c, s in zip(coords, size, strict=True))
-            np.testing.assert_array_equal(got, padded[sample][channels][(slice(None), *box)])
-
-
-def _rchar() -> int:
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
-    return 0
+        assert_random_patches(stack, full, rng, 15)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs /proc/self/io")
@@ -90,9 +72,9 @@ def test_reads_no_more_than_the_planes_the_box_touches(tmp_path):
     write_lif(path, [("big", big)])
     stack = open_lif_stacks(path)[0]
     stack.load()
-    before = _rchar()
+    before = rchar()
     stack.extract_patch(0, None, (2, 100, 100), (2, 64, 64))
-    read = _rchar() - before
+    read = rchar() - before
     plane = 512 * 512 * 2
     assert 0 < read <= 2 * plane  # two planes touched, of eight
     assert read <= 2 * 64 * 512 * 2 + 4096  # in fact only their 64 rows

@@ -28,6 +28,7 @@ from napari_file_image_stack.image_stack.formats import (  # noqa: E402
     open_nd2_stacks,
 )
 from nd2_writer import Loop, write_nd2  # noqa: E402
+from patch_checks import assert_random_patches, rchar  # noqa: E402
 
 PLUGIN = "napari-file-image-stack"
 
@@ -127,22 +128,9 @@ def test_patches_equal_nd2(nd2_files, name):
     for p, stack in enumerate(stacks):
         assert isinstance(stack, ImageStack) and isinstance(stack, Nd2ImageStack)
         full, has_z = oracle_sczyx(path, p if has_p else None)
-        full = full.astype(np.float32)
         if not has_z:
             full = full[:, :, 0]
-        assert stack.data_shape == full.shape
-        pad = 64
-        n = full.ndim - 2
-        padded = np.pad(full, [(0, 0), (0, 0)] + [(pad, pad)] * n)
-        shape = full.shape[2:]
-        for _ in range(12):
-            size = [int(rng.integers(1, s + 8)) for s in shape]
-            coords = [int(rng.integers(-s // 2, e)) for s, e in zip(size, shape, strict=True)]
-            sample = int(rng.integers(0, stack.data_shape[0]))
-            channels = [int(c) for c in rng.permutation(stack.data_shape[1])]
-            got = stack.extract_patch(sample, channels, coords, size)
-            box = tuple(slice(c + pad, c + pad + s) for c, s in zip(coords, size, strict=True))
-            np.testing.assert_array_equal(got, padded[sample][channels][(slice(None), *box)])
+        assert_random_patches(stack, full, rng, 12)
 
 
 @pytest.mark.parametrize("name", ["tpzc", "tc-zlib"])
@@ -158,13 +146,6 @@ def test_a_patch_reads_only_the_frames_its_box_covers(nd2_files, name):
     stack.extract_patch(0, [0], *edge)
     assert stack.pixels.frames_read - before == (2 if has_z else 1)
     stack.close()
-
-
-def _rchar() -> int:
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
-    return 0
 
 
 def _read_bytes() -> int:
@@ -201,10 +182,10 @@ def big_frames(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs /proc/self/io")
 def test_opening_reads_the_header_only(big_frames):
     path = big_frames["raw"]
-    before = _rchar()
+    before = rchar()
     (stack,) = open_nd2_stacks(path)
     stack.load()
-    read = _rchar() - before
+    read = rchar() - before
     assert stack.data_shape == (1, 1, 8, 1024, 1024)
     assert 0 < read < 64 * 1024  # the signature, metadata chunks and chunk map of a 16 MiB file
     assert stack.pixels.frames_read == 0
@@ -244,9 +225,9 @@ def test_a_compressed_patch_reads_only_its_frames(big_frames):
     path = big_frames["zlib"]
     stack = open_nd2_stacks(path)[0]
     stack.load()
-    before = _rchar()
+    before = rchar()
     stack.extract_patch(0, None, (2, 500, 500), (2, 64, 64))
-    read = _rchar() - before
+    read = rchar() - before
     frame = 1024 * 1024 * 2  # noise does not compress: each chunk is about a frame
     assert frame < read <= 2 * frame + 64 * 1024  # the two frames the box covers, of eight
     assert stack.pixels.frames_read == 2
