@@ -112,7 +112,10 @@ def _fraction(value: str) -> float:
     try:
         f = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        # ``--sample-fraction data/`` takes the source as F (the value is optional)
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number (give F, or put the sources before --sample-fraction)"
+        ) from None
     if not 0 < f <= 1:
         raise argparse.ArgumentTypeError(f"{f} must be in (0, 1]")
     return f
@@ -265,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         const=DEFAULT_SAMPLE_FRACTION,
         metavar="F",
         help="estimate from this fraction of the rows of every plane, with error bounds "
-        f"(without F: {DEFAULT_SAMPLE_FRACTION:g})",
+        f"(without F: {DEFAULT_SAMPLE_FRACTION:g}; then put the sources first)",
     )
     st.add_argument(
         "--percentiles",
