@@ -478,9 +478,9 @@ def row_stats(
     )
     result: dict[str, Any] = {"moments": moments, "nbytes": int(values.nbytes)}
     bins = _histogram_bins(values.dtype)
-    if bins is not None and picked.size:
+    if bins is not None:
         # Only the sample's range of values travels back, not all 65536 bins.
-        lo, hi = int(picked.min()), int(picked.max())
+        lo, hi = (int(picked.min()), int(picked.max())) if picked.size else (bins[0], bins[0] - 1)
         hist = np.zeros((len(channels), hi - lo + 1), np.int64)
         for j in range(len(channels)):
             flat = picked[:, j].reshape(-1).astype(np.int64) - lo
