@@ -28,6 +28,8 @@ Usage::
     python benchmarks/bench_jobs.py --bioio-python /work/venvs/bioio/bin/python \
         --careamics-welford $W                 # 1 GiB of TIFFs, several minutes
     python benchmarks/bench_jobs.py --small    # < 1 minute
+    python benchmarks/bench_jobs.py --only stats --repeat 3   # stats cases only; 3 pairs of
+                                               # exact / sampled runs, alternating
 """
 
 from __future__ import annotations
@@ -85,10 +87,14 @@ def _peak_rss_workers(client: Any) -> list[int]:
 
 
 def _compute_seconds(stream: Any) -> list[float]:
-    """Compute time of each task in a dask task stream (transfers and waiting excluded)."""
+    """Compute time of each task in a dask task stream (transfers and waiting excluded).
+
+    The jobs' warm-up tasks (one trivial ``_ready`` per worker) are left out.
+    """
     return [
         sum(x["stop"] - x["start"] for x in t["startstops"] if x["action"] == "compute")
         for t in stream.data
+        if not str(t["key"]).startswith("_ready")
     ]
 
 
@@ -224,6 +230,12 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="small data, under a minute")
     parser.add_argument("--bioio-python", help="python of a venv with bioio-conversion")
     parser.add_argument("--careamics-welford", help="careamics/.../running_mean_std.py")
+    parser.add_argument(
+        "--only", choices=["convert", "stats"], help="run only these cases (and their baselines)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="pairs of stats exact / sampled runs, alternating"
+    )
     parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -267,7 +279,7 @@ def main() -> None:
 
         conv: dict[int, dict[str, Any]] = {}
         bio: dict[int, float] = {}
-        for w in (1, 2):
+        for w in (1, 2) if args.only != "stats" else ():
             r = run_case(["convert", str(src), str(tmp / f"out{w}"), str(w)])
             conv[w] = r
             shutil.rmtree(tmp / f"out{w}", ignore_errors=True)
@@ -295,12 +307,15 @@ def main() -> None:
                         f"wall incl. imports {time.perf_counter() - t0:.1f} s")  # fmt: skip
                 else:
                     print("bioio-conversion failed:", res.stderr.strip().splitlines()[-1:])
-        print(f"convert scaling 1 -> 2 workers: {conv[1]['seconds'] / conv[2]['seconds']:.2f}x")
+        if conv:
+            print(f"convert scaling 1 -> 2 workers: {conv[1]['seconds'] / conv[2]['seconds']:.2f}x")
         for w, secs in bio.items():
             print(
                 f"convert vs bioio-conversion, {w} worker(s) each: "
                 f"{secs / conv[w]['seconds']:.2f}x the MB/s"
             )
+        if args.only == "convert":
+            return
         exact = {}
         for w in (1, 2):
             exact[w] = run_case(["stats", str(src), str(w), "exact"])
@@ -316,17 +331,29 @@ def main() -> None:
                 f"{r['seconds'] / exact[2]['task_sum']:.2f}x (2 workers)"
             )
         f = DEFAULT_SAMPLE_FRACTION
-        sampled = run_case(["stats", str(src), "2", str(f)])
-        row(f"stats sampled {f:g}, 2 workers", sampled["seconds"], 2,
-            f"(rate counts the whole dataset) read {sampled['bytes'] / 1e6:.1f} MB")  # fmt: skip
-        e = exact[2]
-        print(
-            f"sampled vs exact (2 workers): {e['seconds'] / sampled['seconds']:.1f}x less compute "
-            f"time; mean error {abs(sampled['mean'] / e['mean'] - 1) * 100:.3f} % "
-            f"(bound {sampled['mean_bound'] / e['mean'] * 100:.3f} %), std error "
-            f"{abs(sampled['std'] / e['std'] - 1) * 100:.3f} % "
-            f"(bound {sampled['std_bound'] / e['std'] * 100:.3f} %)"
-        )
+        ratios = []
+        for i in range(max(1, args.repeat)):  # exact, sampled, exact, sampled, ...
+            e = exact[2] if i == 0 else run_case(["stats", str(src), "2", "exact"])
+            if i:
+                row(f"stats exact, 2 workers (pair {i + 1})", e["seconds"], 2, per_worker(e))
+            sampled = run_case(["stats", str(src), "2", str(f)])
+            row(f"stats sampled {f:g}, 2 workers", sampled["seconds"], 2,
+                f"(rate counts the whole dataset) read {sampled['bytes'] / 1e6:.1f} MB; "
+                f"{per_worker(sampled)}")  # fmt: skip
+            ratios.append(e["seconds"] / sampled["seconds"])
+            print(
+                f"sampled vs exact (2 workers): {ratios[-1]:.1f}x less compute "
+                f"time; mean error {abs(sampled['mean'] / e['mean'] - 1) * 100:.3f} % "
+                f"(bound {sampled['mean_bound'] / e['mean'] * 100:.3f} %), std error "
+                f"{abs(sampled['std'] / e['std'] - 1) * 100:.3f} % "
+                f"(bound {sampled['std_bound'] / e['std'] * 100:.3f} %)"
+            )
+        if len(ratios) > 1:
+            print(
+                f"sampled vs exact over {len(ratios)} pairs: median {np.median(ratios):.1f}x, "
+                f"min {min(ratios):.1f}x, max {max(ratios):.1f}x; >= 10x in "
+                f"{sum(r >= 10 for r in ratios)} of {len(ratios)}"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -258,3 +258,110 @@ def test_unreachable_scheduler_fails_fast_and_names_the_address(tmp_path, capsys
     with pytest.raises(SchedulerUnreachableError, match=address):
         convert([tmp_path / "in"], tmp_path / "out", scheduler=address)
     assert not (tmp_path / "out").exists()
+
+
+def _layouts(folder):
+    """One small image per way a file can hold its rows, and how to read it as numpy does."""
+    rng = np.random.default_rng(21)
+    folder.mkdir()
+    images = {  # name: (data, channel axis of ``data`` or None, tifffile options)
+        # ImageJ hyperstack: each channel's row a run of its own (channels outer to Y)
+        "tcyx.tif": (rng.poisson(300, (3, 2, 40, 33)).astype(np.uint16), 1,
+                     {"imagej": True, "metadata": {"axes": "TCYX"}}),
+        # RGB: channels interleaved within the row
+        "rgb.tif": (rng.integers(0, 256, (41, 30, 3), dtype=np.uint8), 2, {"photometric": "rgb"}),
+        # planar RGB: channels outer, no T or Z
+        "planar.tif": (rng.integers(0, 256, (3, 41, 30), dtype=np.uint8), 0,
+                       {"photometric": "rgb", "planarconfig": "separate"}),
+        # big-endian floats: rows gathered from the mapping, then byte-swapped
+        "be.tif": (rng.gamma(2.0, 50.0, (4, 37, 29)).astype(">f4"), None,
+                   {"byteorder": ">", "metadata": {"axes": "ZYX"}}),
+        # compressed: no mapping, rows read box by box through the stack
+        "zlib.tif": (rng.normal(100, 20, (2, 3, 35, 31)).astype(np.float32), None,
+                     {"compression": "zlib", "metadata": {"axes": "TZYX"}}),
+    }  # fmt: skip
+    for name, (data, _, options) in images.items():
+        tifffile.imwrite(folder / name, data, **options)
+    return images
+
+
+@pytest.mark.timeout(180)
+def test_every_row_sampled_gives_the_exact_statistics_on_every_layout(tmp_path, cluster_address):
+    """A fraction of 1 draws every row of every plane, so the sampled path must give the exact
+    values (its bound shrinks to nothing): whatever the channel layout, byte order or reader."""
+    from dask.distributed import Client
+
+    from napari_file_image_stack.image_stack.jobs.inputs import open_inputs
+    from napari_file_image_stack.image_stack.jobs.plan import plan_image
+    from napari_file_image_stack.image_stack.jobs.stats import _mapped_file
+
+    images = _layouts(tmp_path / "in")
+    for item in open_inputs([tmp_path / "in"])[0]:  # both reading paths are covered
+        plan = plan_image(item.axes, item.shape, np.dtype(item.dtype).itemsize)
+        assert (_mapped_file(item.stack, plan) is None) == item.source.endswith("zlib.tif")
+    with Client(cluster_address) as client:
+        for name, (data, c_axis, _) in images.items():
+            got = compute_stats([tmp_path / "in" / name], sample_fraction=1.0, client=client)
+            assert got.ok and not got.exact, (name, got.failed)
+            per_channel = [data] if c_axis is None else np.moveaxis(data, c_axis, 0)
+            assert len(got.channels) == len(per_channel)
+            assert got.bytes_read == data.nbytes
+            for c, values in zip(got.channels, per_channel, strict=True):
+                values = values.astype(np.float64).ravel()
+                assert c.count == values.size
+                assert c.mean == pytest.approx(values.mean(), rel=1e-9), name
+                assert c.std == pytest.approx(values.std(), rel=1e-9), name
+                assert c.mean_bound == pytest.approx(0, abs=1e-9 * values.mean())
+                assert c.minimum == values.min() and c.maximum == values.max()
+                if data.dtype.itemsize <= 2:  # every value counted: the exact percentiles
+                    assert list(c.percentiles.values()) == list(np.percentile(values, PCTS))
+
+
+@pytest.mark.timeout(180)
+def test_sampled_inputs_share_tasks_and_a_failing_input_fails_alone(tmp_path, cluster_address):
+    """One sampled task per worker, however many inputs; the same rows for the same seed
+    whichever way they are read; an input that fails inside a shared task is named, the
+    others still give their rows."""
+    from dask.distributed import Client, get_task_stream
+
+    from napari_file_image_stack.image_stack.jobs.inputs import open_inputs
+    from napari_file_image_stack.image_stack.jobs.plan import plan_image
+    from napari_file_image_stack.image_stack.jobs.stats import sample_rows, sampled_task
+
+    arrays = _ramp_dataset(tmp_path / "in", 6, (2, 3, 120, 90), seed=8)
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    for i, a in enumerate(arrays):  # the same pixels, compressed: read box by box
+        tifffile.imwrite(packed / f"r{i}.tif", a, imagej=True, metadata={"axes": "TZYX"},
+                         compression="zlib")  # fmt: skip
+    with Client(cluster_address) as client:
+        workers = sum(client.nthreads().values())
+        with get_task_stream(client) as stream:
+            mapped = compute_stats([tmp_path / "in"], sample_fraction=0.1, seed=4, client=client)
+        sampled = [t for t in stream.data if "sampled_task" in t["key"]]
+        assert 1 <= len(sampled) <= workers < len(arrays)
+        read = compute_stats([packed], sample_fraction=0.1, seed=4, client=client)
+    assert mapped.ok and read.ok
+    for a, b in zip(mapped.channels, read.channels, strict=True):
+        assert (a.mean, a.std, a.mean_bound, a.std_bound) == pytest.approx(
+            (b.mean, b.std, b.mean_bound, b.std_bound), rel=1e-12
+        )
+    values = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+    c = mapped.channels[0]
+    assert abs(c.mean - values.mean()) <= c.mean_bound
+    assert abs(c.std - values.std()) <= c.std_bound
+
+    # In the worker's own terms: the second of three inputs changes after it was opened.
+    inputs, _ = open_inputs(sorted((tmp_path / "in").iterdir())[:3])
+    rng = np.random.default_rng(0)
+    pieces = []
+    for n, item in enumerate(inputs):
+        plan = plan_image(item.axes, item.shape, 2)
+        pieces.append((n, item.stack, item.stamp, plan, sample_rows(plan, 0.1, rng)[0]))
+    tifffile.imwrite(inputs[1].source, arrays[1][:1], imagej=True, metadata={"axes": "TZYX"})
+    res = sampled_task(pieces, [0])
+    assert sorted(res["parts"]) == [0, 2] and list(res["errors"]) == [1]
+    assert res["nbytes"] == sum(len(p[4]) * 90 * 2 for p in (pieces[0], pieces[2]))
+    rows = pieces[0][4]
+    first = arrays[0][rows[:, 0], rows[:, 1], rows[:, 2]].astype(np.float64)
+    assert np.array_equal(res["parts"][0]["moments"][:, 0, 1], first.mean(axis=1))

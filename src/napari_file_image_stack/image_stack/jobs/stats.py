@@ -13,8 +13,12 @@ image row (all of X, every channel): many small units spread evenly through
 the data, each one contiguous run of bytes in an uncompressed file, so that a
 sample of 1-2 % of the bytes reaches a fraction of a percent. Each stratum is
 one plane (one input, one (s, t), one z); a fraction ``F`` of its rows (at
-least two) is drawn without replacement. One task per input reads all of its
-rows, so task overhead stays per file, not per unit. The mean and the raw
+least two) is drawn without replacement. The drawn rows of all inputs are
+split into one task per worker thread (more only if a task would read over
+``region_bytes``), so scheduler round trips and per-task costs stay per worker,
+not per file or unit. An uncompressed contiguous TIFF's rows are gathered from
+one read-only mapping of the file in a single numpy indexing step (after one
+read-ahead request per row), not box by box. The mean and the raw
 second moment are stratified estimates weighted by stratum size, and the
 stated bound is three standard errors of the estimator computed from the
 sample's own spread between rows (finite-population corrected), so the
@@ -24,8 +28,11 @@ near-normal (many rows: the central limit over strata).
 
 from __future__ import annotations
 
+import errno
 import math
+import mmap
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +41,9 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import ImageFileError
+from ..tiff_file import TiffHeader
+from ..tiff_layouts import MappedLayout
 from .cluster import (
     Progress,
     dask_client,
@@ -318,6 +328,105 @@ def percentiles_from_histogram(
     return out
 
 
+def _mapped_file(stack: RegionStack, plan: ImagePlan) -> tuple[str, int, np.dtype[Any]] | None:
+    """(path, offset, file dtype) of an uncompressed contiguous TIFF's pixels, else None.
+
+    Exactly the files whose stacks read through a mapping (``MappedLayout``):
+    one C-order array of the stored shape at ``offset``.
+    """
+    header = getattr(stack, "header", None)
+    if not isinstance(header, TiffHeader) or not isinstance(header.layout, MappedLayout):
+        return None
+    if tuple(header.shape) != tuple(plan.source_shape):
+        return None
+    return str(header.path), int(header.layout.offset), np.dtype(header.layout.file_dtype)
+
+
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux 5.14+
+_populate_ok = hasattr(mmap, "MADV_WILLNEED") and sys.platform.startswith("linux")
+
+
+def _gather_rows(
+    path: str,
+    offset: int,
+    file_dtype: np.dtype[Any],
+    plan: ImagePlan,
+    index: dict[str, NDArray[np.int64]],
+    out: NDArray[Any],
+) -> None:
+    """Copy the rows ``index`` names (stored S/T/Z/Y per row) into ``out`` (rows x C x X).
+
+    One read-only mapping of the file, advised ``MADV_RANDOM`` so that only the
+    rows' pages are read; each row's byte run is requested at once
+    (``MADV_WILLNEED``, then ``MADV_POPULATE_READ``, which also turns a file
+    truncated under us into an error rather than a SIGBUS), and one numpy
+    indexing step gathers every row.
+    """
+    shape = plan.source_shape
+    nbytes = math.prod(shape) * file_dtype.itemsize
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mapping = mmap.mmap(fd, offset + nbytes, access=mmap.ACCESS_READ)
+    except ValueError as exc:  # the file is shorter than the header says
+        raise ImageFileError(f"{path}: cannot map its pixels ({exc}); truncated?") from None
+    finally:
+        os.close(fd)
+    try:
+        if hasattr(mmap, "MADV_RANDOM"):
+            mapping.madvise(mmap.MADV_RANDOM)
+        array = np.frombuffer(mapping, file_dtype, nbytes // file_dtype.itemsize, offset)
+        array = array.reshape(shape)
+        src = plan.source_axes
+        lead = [i for i, a in enumerate(src) if a not in "CX"]
+        inner = sorted((i for i, a in enumerate(src) if a in "CX"), key=lambda i: src[i])
+        starts = np.full(len(out), offset, np.int64)  # byte offset of each row's first pixel
+        for i in lead:
+            starts += index[src[i]] * array.strides[i]
+        _request(path, mapping, starts, array, src)
+        picked = array.transpose(lead + inner)[tuple(index[src[i]] for i in lead)]
+        out[...] = picked.reshape(out.shape)
+        del array, picked
+    finally:
+        try:
+            mapping.close()
+        except BufferError:  # a view is still alive: the mapping goes with it
+            pass
+
+
+def _request(
+    path: str, mapping: mmap.mmap, starts: NDArray[np.int64], array: NDArray[Any], src: str
+) -> None:
+    """Ask the kernel for every row's pages at once, then map them in (see ``_gather_rows``)."""
+    global _populate_ok
+    if not hasattr(mmap, "MADV_WILLNEED"):
+        return
+    x = src.index("X")
+    n_x, s_x, itemsize = array.shape[x], array.strides[x], array.itemsize
+    if "C" in src and array.strides[src.index("C")] > s_x:  # channels outer: a run per channel
+        c = src.index("C")
+        begins = (starts[:, None] + np.arange(array.shape[c]) * array.strides[c]).ravel()
+        length = (n_x - 1) * s_x + itemsize
+    else:  # channels interleaved (or none): one run per row
+        begins = starts
+        extents = [(n - 1) * array.strides[i] for i, n in enumerate(array.shape) if src[i] in "CX"]
+        length = sum(extents) + itemsize
+    page = mmap.PAGESIZE
+    aligned = begins // page * page
+    lengths = (begins + length - aligned).tolist()
+    aligned_list = aligned.tolist()
+    for begin, n in zip(aligned_list, lengths, strict=True):
+        mapping.madvise(mmap.MADV_WILLNEED, begin, n)
+    if not _populate_ok:
+        return
+    try:
+        for begin, n in zip(aligned_list, lengths, strict=True):
+            mapping.madvise(_MADV_POPULATE_READ, begin, n)
+    except OSError as exc:
+        if exc.errno == errno.EFAULT:
+            raise ImageFileError(f"{path}: shorter than when opened (truncated?).") from None
+        _populate_ok = False  # an older kernel: plain page faults instead
+
+
 def row_stats(
     stack: RegionStack,
     stamp: tuple[int, int],
@@ -325,39 +434,33 @@ def row_stats(
     rows: NDArray[np.int64],
     channels: Sequence[int],
 ) -> dict[str, Any]:
-    """Task: per-row, per-channel moments of the sampled ``rows`` of one input.
+    """Per-row, per-channel moments of the sampled ``rows`` of one input.
 
     ``rows`` holds one ``(t, z, y)`` per row in output coordinates (0 for an
     axis the image lacks). Each row is read whole (all of X, every channel):
-    one contiguous run of bytes in an uncompressed file.
+    one contiguous run of bytes in an uncompressed file. Uncompressed
+    contiguous TIFFs are gathered from one mapping (:func:`_gather_rows`);
+    other inputs are read box by box through ``stack.pixels``.
 
     Returns a dict with ``moments`` (rows x channels x [n, mean, M2, min,
-    max]), ``hist`` (channels x bins, 8/16-bit integers) or ``sub`` (every
-    sampled value per channel, float64), and ``nbytes`` read.
+    max]), ``hist`` (channels x the bins from the sample's least to its
+    greatest value, 8/16-bit integers) with ``offset`` (the value of its first
+    bin) and ``bins`` (offset and count of the dtype's full histogram), or
+    ``sub`` (every sampled value per channel, float64), and ``nbytes`` read.
     """
-    tune_allocator()
     sizes = dict(zip(plan.axes, plan.shape, strict=True))
     n_c, n_x = sizes.get("c", 1), sizes["x"]
-    # Every row is the same box shape in the stored axes: map output to stored indices
-    # once, then per row only the (s, t), z and y indices change (no per-row planning).
     src = plan.source_axes
     n_t = plan.source_shape[src.index("T")] if "T" in src else 1
-    full = {a: n for a, n in zip(src, plan.source_shape, strict=True) if a in "CX"}
-    order, _ = plan.to_output_order([full.get(a, 1) for a in src])
     values = np.empty((len(rows), n_c, n_x), stored_dtype(stack))
-    stack.load()  # once per task: the task reads many rows of this input
-    try:
+    mapped = _mapped_file(stack, plan)
+    if mapped is not None and len(rows):
         check_unchanged(stack)
-        read_box = stack.pixels.read_box
-        for r, (t, z, y) in enumerate(rows.tolist()):
-            s_idx, t_idx = divmod(t, n_t)
-            at = {"S": s_idx, "T": t_idx, "Z": z, "Y": y}
-            starts = [at.get(a, 0) for a in src]
-            stops = [full[a] if a in full else at[a] + 1 for a in src]
-            box = read_box(starts, stops)
-            values[r] = box.transpose(order).reshape(n_c, n_x)
-    finally:
-        stack.close()
+        s_idx, t_idx = np.divmod(rows[:, 0], n_t)
+        index = {"S": s_idx, "T": t_idx, "Z": rows[:, 1], "Y": rows[:, 2]}
+        _gather_rows(*mapped, plan, index, values)
+    else:
+        _read_rows(stack, plan, rows, values)
     picked = values[:, list(channels)]
     x = picked.astype(np.float64)
     mean = x.mean(axis=2)
@@ -376,17 +479,68 @@ def row_stats(
     result: dict[str, Any] = {"moments": moments, "nbytes": int(values.nbytes)}
     bins = _histogram_bins(values.dtype)
     if bins is not None:
-        offset, n_bins = bins
-        hist = np.zeros((len(channels), n_bins), np.int64)
+        # Only the sample's range of values travels back, not all 65536 bins.
+        lo, hi = (int(picked.min()), int(picked.max())) if picked.size else (bins[0], bins[0] - 1)
+        hist = np.zeros((len(channels), hi - lo + 1), np.int64)
         for j in range(len(channels)):
-            flat = picked[:, j].reshape(-1)
-            if offset:
-                flat = flat.astype(np.int32) - offset
-            hist[j] = np.bincount(flat, minlength=n_bins)
-        result["hist"], result["offset"] = hist, offset
+            flat = picked[:, j].reshape(-1).astype(np.int64) - lo
+            hist[j] = np.bincount(flat, minlength=hi - lo + 1)
+        result["hist"], result["offset"], result["bins"] = hist, lo, bins
     else:
         result["sub"] = [picked[:, j].reshape(-1).astype(np.float64) for j in range(len(channels))]
     return result
+
+
+def _read_rows(
+    stack: RegionStack, plan: ImagePlan, rows: NDArray[np.int64], values: NDArray[Any]
+) -> None:
+    """Fill ``values`` (rows x C x X) with ``rows`` read box by box through ``stack.pixels``."""
+    n_c, n_x = values.shape[1:]
+    # Every row is the same box shape in the stored axes: map output to stored indices
+    # once, then per row only the (s, t), z and y indices change (no per-row planning).
+    src = plan.source_axes
+    n_t = plan.source_shape[src.index("T")] if "T" in src else 1
+    full = {a: n for a, n in zip(src, plan.source_shape, strict=True) if a in "CX"}
+    order, _ = plan.to_output_order([full.get(a, 1) for a in src])
+    stack.load()  # once per input: many rows of it are read
+    try:
+        check_unchanged(stack)
+        read_box = stack.pixels.read_box
+        for r, (t, z, y) in enumerate(rows.tolist()):
+            s_idx, t_idx = divmod(t, n_t)
+            at = {"S": s_idx, "T": t_idx, "Z": z, "Y": y}
+            starts = [at.get(a, 0) for a in src]
+            stops = [full[a] if a in full else at[a] + 1 for a in src]
+            box = read_box(starts, stops)
+            values[r] = box.transpose(order).reshape(n_c, n_x)
+    finally:
+        stack.close()
+
+
+def sampled_task(
+    pieces: Sequence[tuple[int, RegionStack, tuple[int, int], ImagePlan, NDArray[np.int64]]],
+    channels: Sequence[int],
+) -> dict[str, Any]:
+    """Task: :func:`row_stats` of several inputs' sampled rows (one task per worker).
+
+    ``pieces`` holds ``(piece number, stack, stamp, plan, rows)``. An input
+    that fails does not stop the others: its message is returned instead.
+
+    Returns a dict with ``parts`` (piece number -> :func:`row_stats`' result),
+    ``errors`` (piece number -> message) and ``nbytes`` read in all.
+    """
+    tune_allocator()
+    parts: dict[int, dict[str, Any]] = {}
+    errors: dict[int, str] = {}
+    nbytes = 0
+    for number, stack, stamp, plan, rows in pieces:
+        try:
+            parts[number] = row_stats(stack, stamp, plan, rows, channels)
+        except Exception as exc:  # named per input on the client; the others go on
+            errors[number] = str(exc) or type(exc).__name__
+        else:
+            nbytes += parts[number]["nbytes"]
+    return {"parts": parts, "errors": errors, "nbytes": nbytes}
 
 
 def sample_rows(
@@ -526,10 +680,10 @@ def compute_stats(
     if not jobs or not chosen:
         return result
     rng = np.random.default_rng(seed)
-    # Each task: (key, args), key = (source, task number). Sampled mode: the stratum of each
-    # row a task reads, and per stratum (pixels, rows in it, rows drawn).
+    # Exact mode: one task per region, key (source, region number). Sampled mode: each input's
+    # drawn rows with the stratum of each row, and per stratum (pixels, rows in it, rows drawn).
     tasks: list[tuple[Any, tuple[Any, ...]]] = []
-    unit_keys: dict[tuple[str, int], list[tuple[str, int, int]]] = {}
+    drawn: list[tuple[JobInput, ImagePlan, NDArray[np.int64], list[tuple[str, int, int]]]] = []
     strata: dict[tuple[str, int, int], tuple[int, int, int]] = {}
     for item, plan in jobs:
         if sample_fraction is None:
@@ -540,47 +694,95 @@ def compute_stats(
             continue
         rows, keys, planes = sample_rows(plan, sample_fraction, rng)
         strata.update({(item.source, *k): v for k, v in planes.items()})
-        row_bytes = plan.shape[-1] * math.prod(
-            n for a, n in zip(plan.axes, plan.shape, strict=True) if a == "c"
-        )
-        per_task = max(1, region_bytes // (row_bytes * plan.itemsize))
-        for n, i in enumerate(range(0, len(rows), per_task)):
-            unit_keys[(item.source, n)] = [(item.source, *k) for k in keys[i : i + per_task]]
-            args = (item.stack, item.stamp, plan, rows[i : i + per_task], chosen)
-            tasks.append(((item.source, n), args))
+        drawn.append((item, plan, rows, [(item.source, *k) for k in keys]))
+    # Sampled mode, per piece (a run of one input's rows): its input and its rows' strata;
+    # per task: the inputs it reads.
+    piece_source: dict[int, str] = {}
+    piece_keys: dict[int, list[tuple[str, int, int]]] = {}
+    task_sources: dict[Any, list[str]] = {}
+
+    def sampled_tasks(n_workers: int) -> None:
+        """Split the drawn rows into one task per worker (more if one would exceed a region)."""
+        row_bytes = [  # one row: all of X, every channel
+            p.itemsize * math.prod(n for a, n in zip(p.axes, p.shape, strict=True) if a in "cx")
+            for _, p, _, _ in drawn
+        ]
+        sizes = [len(r) * b for (_, _, r, _), b in zip(drawn, row_bytes, strict=True)]
+        n_tasks = max(n_workers, -(-sum(sizes) // max(region_bytes, 1)))
+        target = max(1, -(-sum(sizes) // n_tasks))
+        task: list[tuple[Any, ...]] = []
+        filled = 0
+
+        def close_task() -> None:
+            nonlocal task, filled
+            if task:
+                key = ("sampled", len(tasks))
+                task_sources[key] = list(dict.fromkeys(piece_source[p[0]] for p in task))
+                tasks.append((key, (task, chosen)))
+            task, filled = [], 0
+
+        for (item, plan, rows, keys), size in zip(drawn, row_bytes, strict=True):
+            i = 0
+            while i < len(rows):
+                take = max(1, (target - filled) // size)
+                number = len(piece_source)
+                piece_source[number] = item.source
+                piece_keys[number] = keys[i : i + take]
+                task.append((number, item.stack, item.stamp, plan, rows[i : i + take]))
+                filled += len(rows[i : i + take]) * size
+                i += take
+                if filled >= target:
+                    close_task()
+        close_task()
+
     parts: dict[Any, list[NDArray[Any]]] = {}
     hist: NDArray[np.int64] | None = None
     offset = 0
     subs: list[list[NDArray[Any]]] = [[] for _ in chosen]
+    mixed = False
 
-    def done(key: Any, res: dict[str, Any]) -> None:
-        nonlocal hist, offset
-        if sample_fraction is None:
-            parts.setdefault(key, []).append(res["moments"])
-        else:  # file each row under its stratum
-            for stratum, row in zip(unit_keys[key], res["moments"], strict=True):
-                parts.setdefault(stratum, []).append(row[None])
-        result.bytes_read += res["nbytes"]
+    def add_values(res: dict[str, Any]) -> None:
+        """Add a result's histogram (of its own range of values) or its subsample."""
+        nonlocal hist, offset, mixed
         if "hist" not in res:
             for j, s in enumerate(res["sub"]):
                 subs[j].append(s)
-        elif hist is None:
-            hist, offset = res["hist"].copy(), res["offset"]
-        elif hist.shape == res["hist"].shape and offset == res["offset"]:
-            hist += res["hist"]
-        else:
-            mixed[0] = True  # 8- and 16-bit files together: no common histogram
+            return
+        first, n_bins = res.get("bins", (res["offset"], res["hist"].shape[1]))
+        if hist is None:
+            hist, offset = np.zeros((len(chosen), n_bins), np.int64), first
+        if hist.shape[1] != n_bins or offset != first:
+            mixed = True  # 8- and 16-bit files together: no common histogram
+            return
+        i = res["offset"] - offset
+        hist[:, i : i + res["hist"].shape[1]] += res["hist"]
 
-    mixed = [False]
+    def fail(source: str, message: str) -> None:
+        failed.setdefault(source, message if source in message else f"{source}: {message}")
+
+    def done(key: Any, res: dict[str, Any]) -> None:
+        result.bytes_read += res["nbytes"]
+        if sample_fraction is None:
+            parts.setdefault(key, []).append(res["moments"])
+            add_values(res)
+            return
+        for number, part in res["parts"].items():  # file each row under its stratum
+            for stratum, row in zip(piece_keys[number], part["moments"], strict=True):
+                parts.setdefault(stratum, []).append(row[None])
+            add_values(part)
+        for number, message in res["errors"].items():
+            fail(piece_source[number], message)
 
     def error(key: Any, exc: BaseException) -> None:
-        source = key[0]
-        failed.setdefault(source, str(exc) if source in str(exc) else f"{source}: {exc}")
+        for source in task_sources.get(key, [key[0]]):
+            fail(source, str(exc))
 
     def run(client: Any) -> None:
         warm_up(client)
+        if sample_fraction is not None:  # planned, as exact mode's regions, before the clock
+            sampled_tasks(sum(client.nthreads().values()) or 1)
         start = time.perf_counter()
-        func = box_stats if sample_fraction is None else row_stats
+        func = box_stats if sample_fraction is None else sampled_task
         run_tasks(client, func, tasks, Progress(len(tasks), "stats", progress), done, error)
         result.seconds = time.perf_counter() - start
 
@@ -593,7 +795,7 @@ def compute_stats(
     result.files = [s for s in result.files if s not in failed]
     if not good:
         return result
-    pct_exact = hist is not None and not any(subs) and not mixed[0]
+    pct_exact = hist is not None and not any(subs) and not mixed
     result.percentiles_exact = bool(pct_exact and sample_fraction is None)
     for j, c in enumerate(chosen):
         all_rows = np.concatenate([m[:, j] for m in good.values()])
