@@ -168,10 +168,13 @@ def tune_allocator() -> None:
     in page by page and an munmap, which measured 2-3x slower than the
     encoding itself. Raising the threshold to 8 MiB restores heap reuse; the
     trim threshold still returns freed heap memory to the system. Once per
-    process; a no-op where ``mallopt`` is missing (not glibc).
+    process; a no-op where ``mallopt`` is missing (not glibc), and in any
+    process but a worker process started by a nanny: a threaded or in-process
+    cluster runs tasks in the caller's own process (napari, a notebook), whose
+    allocator is not ours to change.
     """
     global _TUNED
-    if _TUNED:
+    if _TUNED or not _in_nanny_worker():
         return
     _TUNED = True
     try:
@@ -184,6 +187,21 @@ def tune_allocator() -> None:
     mallopt(m_mmap_threshold, 8 << 20)
 
 
+def _in_nanny_worker() -> bool:
+    """True in a dask worker process a nanny started (with its allocator settings)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return False
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
 def _import_worker_modules() -> None:
     import imagecodecs  # noqa: F401
     import tifffile  # noqa: F401
@@ -192,11 +210,11 @@ def _import_worker_modules() -> None:
     from .. import file_image_stack  # noqa: F401
     from . import convert, inputs, stats  # noqa: F401  (the task functions' modules)
 
-    tune_allocator()
-
 
 def _ready() -> dict[str, Any]:
     import numpy as np
+
+    tune_allocator()  # in a task, where the worker is known (not in client.run)
 
     return {"nbytes": 0, "moments": np.zeros((1, 1, 5))}  # shaped like the tasks' results
 
