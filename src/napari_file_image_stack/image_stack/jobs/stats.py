@@ -483,8 +483,7 @@ def row_stats(
         lo, hi = (int(picked.min()), int(picked.max())) if picked.size else (bins[0], bins[0] - 1)
         hist = np.zeros((len(channels), hi - lo + 1), np.int64)
         for j in range(len(channels)):
-            flat = picked[:, j].reshape(-1).astype(np.int64) - lo
-            hist[j] = np.bincount(flat, minlength=hi - lo + 1)
+            hist[j] = _count(picked[:, j].reshape(-1), lo, hi - lo + 1)
         result["hist"], result["offset"], result["bins"] = hist, lo, bins
     else:
         result["sub"] = [picked[:, j].reshape(-1).astype(np.float64) for j in range(len(channels))]
