@@ -14,21 +14,39 @@ Orders: ``grouped`` (CAREamics' ``GroupedIndexSampler``: file by file, shuffled
 within) and ``shuffled`` (a ``RandomSampler``). Workers: 0, and 2 with
 ``fork`` and ``spawn``. Each case runs in a fresh process; one epoch is timed
 from the DataLoader's creation (worker start-up included) to its last batch
-(in shuffled order, to its 20th batch: CAREamics' own stacks load a whole file
-for nearly every patch there, so a full epoch would take an hour).
+(in shuffled order, to its 20th batch by default, ``--batches N`` to change
+it, 0 for the whole epoch: CAREamics' own stacks load a whole file for nearly
+every patch there). Two rates are reported: ``total`` (all patches over the
+time from the DataLoader's creation to the last batch, start-up included) and
+``after 1st`` (the patches after the first batch over the time from the first
+batch to the last: the steady rate, without worker start-up and without the
+first file's load).
 Patches per CPU-second (this process and its workers) are reported too: on a
 machine shared with other jobs they swing much less than wall-clock rates.
-Owned memory is the peak growth of the main process' RssAnon (memory beyond
-the page cache) from before the dataset is built (which reads every patch once
-for the normalisation statistics) to the end of the epoch, with 0 workers.
+Memory, with 0 workers, two ways:
+
+- ``RssAnon``: the peak growth of the main process' RssAnon (memory beyond
+  the page cache) from before the dataset is built (which reads every patch
+  once for the normalisation statistics) to the end of the epoch. It includes
+  what both sides allocate alike (CAREamics' dataset, batches, torch: ~17 MiB)
+  and CAREamics' transient read buffer;
+- ``stacks hold``: the peak, sampled every 5 ms from the dataset's creation to
+  the end of the epoch, of what the stacks themselves hold: for ours the sum
+  of ``owned_nbytes`` (0 for mapped files: their pages are the OS' page cache,
+  counted by neither side; the decoded-segment cache for compressed files),
+  for CAREamics the ``nbytes`` of the float32 arrays its loaded stacks hold.
 
 Files: 3D uint16 ``ZYX``, uncompressed (``raw``) and tiled 256x256 with zstd
-(``zstd``); patches 16x64x64, batch 16.
+(``zstd``); patches 16x64x64, batch 16. ``--files N`` and ``--shape Z Y X``
+set their number and size (e.g. ``--shape 32 2048 2048``: 256 MiB per file);
+only the layouts the selected cases need are written.
 
 Usage::
 
     python benchmarks/bench_training.py            # full: 4 files of 36 MiB per layout
     python benchmarks/bench_training.py --small    # < 60 s (fewer, smaller files)
+    python benchmarks/bench_training.py --shape 32 2048 2048 --only "raw grouped 0" --repeat 3
+    python benchmarks/bench_training.py --only "shuffled 2 spawn" --batches 0 --repeat 2
 
 Needs CAREamics (``pip install "napari-file-image-stack[careamics]"``).
 """
@@ -55,7 +73,7 @@ SMALL = {"files": 2, "shape": (16, 512, 512)}
 PATCH = [16, 64, 64]
 BATCH = 16
 SEED = 42
-SHUFFLED_BATCHES = 20  # shuffled order times the first 20 batches (320 patches) of the epoch
+SHUFFLED_BATCHES = 20  # shuffled order times the first 20 batches (320 patches) by default
 
 
 def rss_anon(pid: int | str = "self") -> int:
@@ -75,7 +93,9 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def make_data(folder: Path, cfg: dict[str, Any]) -> dict[str, list[Path]]:
+def make_data(
+    folder: Path, cfg: dict[str, Any], layouts: tuple[str, ...] = ("raw", "zstd")
+) -> dict[str, list[Path]]:
     import tifffile
 
     rng = np.random.default_rng(1)
@@ -88,6 +108,8 @@ def make_data(folder: Path, cfg: dict[str, Any]) -> dict[str, list[Path]]:
             [base + rng.integers(0, 64, shape[1:], dtype=np.uint16) for _ in range(shape[0])]
         )
         for layout, kwargs in (("raw", {}), ("zstd", {"tile": (256, 256), "compression": "zstd"})):
+            if layout not in layouts:
+                continue
             (folder / layout).mkdir(exist_ok=True)
             path = folder / layout / f"f{i}.tif"
             tifffile.imwrite(path, data, metadata={"axes": "ZYX"}, **kwargs)
@@ -96,7 +118,26 @@ def make_data(folder: Path, cfg: dict[str, Any]) -> dict[str, list[Path]]:
 
 
 # ---------------------------------------------------------------------- worker
-def worker(stacks: str, folder: Path, order: str, workers: int, method: str) -> dict[str, Any]:
+def stacks_nbytes(stacks: list[Any]) -> int:
+    """What the stacks themselves hold now (bytes).
+
+    Ours: the sum of ``owned_nbytes``. CAREamics' ``FileImageStack``: the
+    ``nbytes`` of the array a loaded stack holds (``_data``, its float32 copy of
+    the whole file; None when not loaded).
+    """
+    held = 0
+    for stack in stacks:
+        if hasattr(stack, "owned_nbytes"):
+            held += int(stack.owned_nbytes)
+        else:
+            data = getattr(stack, "_data", None)
+            held += 0 if data is None else int(data.nbytes)
+    return held
+
+
+def worker(
+    stacks: str, folder: Path, order: str, workers: int, method: str, batches: int
+) -> dict[str, Any]:
     """One case, in a fresh process."""
     import torch
     from careamics import ImageStackLoading
@@ -116,11 +157,15 @@ def worker(stacks: str, folder: Path, order: str, workers: int, method: str) -> 
     loading = ImageStackLoading(load_file_image_stacks) if stacks == "ours" else None
     anon0 = rss_anon()
     peak = [anon0]
+    held: list[Any] = []  # the dataset's stacks, once it is built
+    held_peak = [0]
     done = threading.Event()
 
-    def sample_memory() -> None:  # the main process' owned memory, every 5 ms
+    def sample_memory() -> None:  # owned memory of the main process, every 5 ms
         while not done.wait(0.005):
             peak[0] = max(peak[0], rss_anon())
+            if held:
+                held_peak[0] = max(held_peak[0], stacks_nbytes(held))
 
     sampler_thread = threading.Thread(target=sample_memory, daemon=True)
     sampler_thread.start()
@@ -128,10 +173,13 @@ def worker(stacks: str, folder: Path, order: str, workers: int, method: str) -> 
     # Building computes normalisation statistics: it reads every patch once (in this process).
     dataset = create_dataset(config.data_config, paths, None, loading=loading)
     build_s = time.perf_counter() - t0
+    held.extend(dataset.patch_constructor.input_extractor.image_stacks)
+    held_after_build = stacks_nbytes(held)
     if order == "grouped":
         sampler: Any = GroupedIndexSampler.from_dataset(dataset, rng=np.random.default_rng(SEED))
     else:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(SEED))
+    limit = batches if order == "shuffled" else 0  # grouped: always the whole epoch
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     loader = DataLoader(
@@ -143,22 +191,32 @@ def worker(stacks: str, folder: Path, order: str, workers: int, method: str) -> 
         multiprocessing_context=method if workers else None,
         timeout=600 if workers else 0,
     )
-    n = 0
+    n = n_first = 0
+    t_first = t0
     for i, batch in enumerate(loader):
         n += len(batch[0].data)
-        if order == "shuffled" and i + 1 >= SHUFFLED_BATCHES:
-            break  # CAREamics reads a whole file per patch here: a full epoch takes ages
-    elapsed = time.perf_counter() - t0
+        if i == 0:
+            t_first, n_first = time.perf_counter(), n
+        if limit and i + 1 >= limit:
+            break  # CAREamics reads a whole file per patch here: a full epoch takes long
+    t_last = time.perf_counter()
+    elapsed = t_last - t0
     del loader  # joins the workers, so that their CPU time is counted
     cpu = cpu_seconds() - cpu0
     done.set()
     sampler_thread.join()
+    held_peak[0] = max(held_peak[0], held_after_build, stacks_nbytes(held))
+    steady_s = t_last - t_first
     return {
         "patches": n,
+        "batches": i + 1,
         "seconds": elapsed,
         "patches_per_s": n / elapsed,
+        "first_batch_s": t_first - t0,
+        "patches_per_s_after_first": (n - n_first) / steady_s if steady_s > 0 else 0.0,
         "patches_per_cpu_s": n / cpu if cpu > 0 else 0.0,
         "owned_bytes": peak[0] - anon0,
+        "stacks_bytes": held_peak[0],
         "build_s": build_s,
     }
 
@@ -173,7 +231,7 @@ def run_case(*args: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", help="small data, finishes in < 60 s")
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--keep", type=Path, help="generate the data in this folder and keep it")
     parser.add_argument(
         "--only", help="run only cases whose label contains this, e.g. 'zstd grouped 0'"
@@ -185,40 +243,70 @@ def main() -> None:
         help="run each case this often, ours and CAREamics "
         "alternating, and report the medians (the ratios on a busy machine swing)",
     )
+    parser.add_argument("--files", type=int, help="number of files per layout (default 4; 2 small)")
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        metavar=("Z", "Y", "X"),
+        help="shape of each file (default 32 768 768, 36 MiB; 32 2048 2048 is 256 MiB)",
+    )
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=SHUFFLED_BATCHES,
+        help=f"shuffled order: time this many batches (default {SHUFFLED_BATCHES}; "
+        "0: the whole epoch); grouped order always times the whole epoch",
+    )
     args = parser.parse_args()
     if args.worker:
-        stacks, folder, order, workers, method = args.worker
-        print(json.dumps(worker(stacks, Path(folder), order, int(workers), method)))
+        stacks, folder, order, workers, method, batches = args.worker
+        result = worker(stacks, Path(folder), order, int(workers), method, int(batches))
+        print(json.dumps(result))
         return
 
-    cfg = SMALL if args.small else FULL
+    cfg = dict(SMALL if args.small else FULL)
+    if args.files:
+        cfg["files"] = args.files
+    if args.shape:
+        cfg["shape"] = tuple(args.shape)
+    runs = [("0", "none"), ("2", "fork"), ("2", "spawn")]
+    if args.small:
+        runs = [("0", "none"), ("2", "fork")]
+    cases = [
+        (layout, order, workers, method)
+        for layout in ("zstd", "raw")
+        for order in ("grouped", "shuffled")
+        for workers, method in runs
+        if not args.only or args.only in f"{layout} {order} {workers} {method}"
+    ]
+    layouts = tuple(sorted({case[0] for case in cases}))
     with tempfile.TemporaryDirectory(prefix="nfis-train-bench-", dir=args.keep) as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
-        make_data(folder, cfg)
+        make_data(folder, cfg, layouts)
         mib = np.prod(cfg["shape"]) * 2 / 2**20
         print(
-            f"data: {cfg['files']} files ZYX {cfg['shape']} uint16 ({mib:.0f} MiB each), raw and "
-            f"zstd-tiled 256x256; patches {PATCH}, batch {BATCH} (made in "
-            f"{time.perf_counter() - t0:.0f} s)"
+            f"data: {cfg['files']} files ZYX {cfg['shape']} uint16 ({mib:.0f} MiB each), "
+            f"{' and '.join(layouts)} (zstd: tiled 256x256); patches {PATCH}, batch {BATCH}; "
+            f"shuffled: {args.batches or 'all'} batches; made in "
+            f"{time.perf_counter() - t0:.0f} s; load average {load_average()}",
+            flush=True,
         )
-        runs = [("0", "none"), ("2", "fork"), ("2", "spawn")]
-        if args.small:
-            runs = [("0", "none"), ("2", "fork")]
         rows: list[tuple[str, str, str, str, dict[str, Any], dict[str, Any]]] = []
-        for layout in ("zstd", "raw"):
-            for order in ("grouped", "shuffled"):
-                for workers, method in runs:
-                    if args.only and args.only not in f"{layout} {order} {workers} {method}":
-                        continue
-                    case = (str(folder / layout), order, workers, method)
-                    pairs = [
-                        (run_case("ours", *case), run_case("careamics", *case))
-                        for _ in range(args.repeat)
-                    ]
-                    ours, theirs = (median_run([p[i] for p in pairs]) for i in (0, 1))
-                    rows.append((layout, order, workers, method, ours, theirs))
-                    print_row(rows[-1])
+        for layout, order, workers, method in cases:
+            case = (str(folder / layout), order, workers, method, str(args.batches))
+            pairs = [
+                (run_case("ours", *case), run_case("careamics", *case)) for _ in range(args.repeat)
+            ]
+            ours, theirs = (median_run([p[i] for p in pairs]) for i in (0, 1))
+            rows.append((layout, order, workers, method, ours, theirs))
+            print_row(rows[-1])
+        print(f"load average at the end {load_average()}", flush=True)
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -231,16 +319,25 @@ def print_row(row: tuple[str, str, str, str, dict[str, Any], dict[str, Any]]) ->
     label = f"{layout:<5} {order:<8} {workers} workers" + (f" ({method})" if workers != "0" else "")
     ratio = ours["patches_per_s"] / theirs["patches_per_s"]
     text = (
-        f"{label:<32} ours {ours['patches_per_s']:8.0f}/s  careamics "
-        f"{theirs['patches_per_s']:8.0f}/s  ratio {ratio:5.2f}x"
+        f"{label:<32} {int(ours['patches']):5d} patches  total: ours "
+        f"{ours['patches_per_s']:6.0f}/s careamics {theirs['patches_per_s']:6.0f}/s "
+        f"{ratio:5.2f}x"
     )
+    if ours["patches_per_s_after_first"] and theirs["patches_per_s_after_first"]:
+        steady = ours["patches_per_s_after_first"] / theirs["patches_per_s_after_first"]
+        text += (
+            f"  after 1st: {ours['patches_per_s_after_first']:6.0f}/s "
+            f"{theirs['patches_per_s_after_first']:6.0f}/s {steady:5.2f}x"
+        )
     if ours.get("patches_per_cpu_s") and theirs.get("patches_per_cpu_s"):
         text += f"  per CPU-s {ours['patches_per_cpu_s'] / theirs['patches_per_cpu_s']:5.2f}x"
     if workers == "0":
         mem = ours["owned_bytes"] / max(theirs["owned_bytes"], 1)
+        held = ours["stacks_bytes"] / max(theirs["stacks_bytes"], 1)
         text += (
-            f"  owned {ours['owned_bytes'] / 2**20:6.1f} vs {theirs['owned_bytes'] / 2**20:6.1f} "
-            f"MiB ({100 * mem:.1f}%)"
+            f"  RssAnon {ours['owned_bytes'] / 2**20:6.1f} vs {theirs['owned_bytes'] / 2**20:6.1f} "
+            f"MiB ({100 * mem:.1f}%)  stacks hold {ours['stacks_bytes'] / 2**20:6.1f} vs "
+            f"{theirs['stacks_bytes'] / 2**20:6.1f} MiB ({100 * held:.1f}%)"
         )
     print(text, flush=True)
 
