@@ -10,13 +10,18 @@ dependency: nothing here imports it, the function only follows its protocol
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ImageFileError
 from .file_image_stack import FileImageStack
-from .tiff_file import Strategy, tiff_files_in
+from .tiff_file import Strategy, TiffHeader, tiff_files_in
+
+TRAINING_CACHE_BYTES_PER_VALUE = 2
+"""Default decoded-segment cache of a training stack, per value of its file: half of the
+4 bytes per value of CAREamics' float32 copy of a loaded file."""
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -41,8 +46,13 @@ def load_file_image_stacks(
     strategy : {"mapped", "chunked", "zarr", "whole"}, optional
         Force how pixels are reached (benchmarks, tests); best per file by default.
     cache_bytes : int, optional
-        Size of each stack's decoded-segment cache for tiled/compressed files;
-        the library default when None.
+        Size of each stack's decoded-segment cache for tiled/compressed files.
+        By default (None) 2 bytes per value of the file: the whole file for
+        16-bit data, and never more than half of the float32 copy CAREamics'
+        own stack holds while the file is loaded. CAREamics draws many random
+        patches from a loaded file, so a cache smaller than the file decodes
+        the same tiles again and again (a 64 MiB cache on 256 MiB zstd-tiled
+        files trained at 0.26x CAREamics' speed). 0 turns the cache off.
 
     Returns
     -------
@@ -73,5 +83,13 @@ def load_file_image_stacks(
         paths.extend(found)
     if not paths:
         raise ImageFileError(f"{source!r}: no TIFF files given.")
-    options = {} if cache_bytes is None else {"cache_bytes": cache_bytes}
-    return [FileImageStack.from_tiff(p, axes, strategy=strategy, **options) for p in paths]
+    stacks = []
+    for p in paths:
+        header = TiffHeader.read(p, strategy=strategy, with_scale=False)
+        size = TRAINING_CACHE_BYTES_PER_VALUE * math.prod(header.shape)
+        stacks.append(
+            FileImageStack.from_header(
+                header, axes, cache_bytes=size if cache_bytes is None else cache_bytes
+            )
+        )
+    return stacks
