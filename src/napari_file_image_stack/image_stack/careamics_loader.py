@@ -19,9 +19,29 @@ from .errors import ImageFileError
 from .file_image_stack import FileImageStack
 from .tiff_file import Strategy, TiffHeader, tiff_files_in
 
-TRAINING_CACHE_BYTES_PER_VALUE = 2
-"""Default decoded-segment cache of a training stack, per value of its file: half of the
-4 bytes per value of CAREamics' float32 copy of a loaded file."""
+CAREAMICS_BYTES_PER_VALUE = 4
+"""What CAREamics' own stack holds per value of a loaded file (a float32 copy)."""
+
+
+def training_cache_bytes(header: TiffHeader) -> int:
+    """Decoded-segment cache of a training stack: its whole file, as the decoder gives it.
+
+    That is the file in its own dtype with the edge tiles' padding (decoded
+    segments are whole tiles or strips), so random patches decode each segment
+    once per load: half of CAREamics' float32 copy for 16-bit data (plus edge
+    padding), never more than that copy.
+    """
+    values = math.prod(header.shape)
+    size = values * header.dtype.itemsize
+    grid = header.grid
+    if grid is not None and "Y" in grid.page_axes and "X" in grid.page_axes:
+        rows = grid.page_shape[grid.page_axes.index("Y")]
+        cols = grid.page_shape[grid.page_axes.index("X")]
+        padded_rows = -(-rows // grid.segment_length) * grid.segment_length
+        padded_cols = -(-cols // grid.segment_width) * grid.segment_width
+        size = -(-size * padded_rows * padded_cols // (rows * cols))
+    return min(size, CAREAMICS_BYTES_PER_VALUE * values)
+
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -47,12 +67,12 @@ def load_file_image_stacks(
         Force how pixels are reached (benchmarks, tests); best per file by default.
     cache_bytes : int, optional
         Size of each stack's decoded-segment cache for tiled/compressed files.
-        By default (None) 2 bytes per value of the file: the whole file for
-        16-bit data, and never more than half of the float32 copy CAREamics'
-        own stack holds while the file is loaded. CAREamics draws many random
-        patches from a loaded file, so a cache smaller than the file decodes
-        the same tiles again and again (a 64 MiB cache on 256 MiB zstd-tiled
-        files trained at 0.26x CAREamics' speed). 0 turns the cache off.
+        By default (None) :func:`training_cache_bytes`: the whole decoded file
+        (for 16-bit data half of the float32 copy CAREamics' own stack holds
+        while the file is loaded, never more than that copy). CAREamics draws
+        many random patches from a loaded file, so a cache smaller than the
+        file decodes the same tiles again and again (a 64 MiB cache on 256 MiB
+        zstd-tiled files trained at 0.26x CAREamics' speed). 0 turns it off.
 
     Returns
     -------
@@ -86,10 +106,6 @@ def load_file_image_stacks(
     stacks = []
     for p in paths:
         header = TiffHeader.read(p, strategy=strategy, with_scale=False)
-        size = TRAINING_CACHE_BYTES_PER_VALUE * math.prod(header.shape)
-        stacks.append(
-            FileImageStack.from_header(
-                header, axes, cache_bytes=size if cache_bytes is None else cache_bytes
-            )
-        )
+        size = training_cache_bytes(header) if cache_bytes is None else cache_bytes
+        stacks.append(FileImageStack.from_header(header, axes, cache_bytes=size))
     return stacks

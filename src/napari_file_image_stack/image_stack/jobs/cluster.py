@@ -219,6 +219,9 @@ def _ready() -> dict[str, Any]:
     return {"nbytes": 0, "moments": np.zeros((1, 1, 5))}  # shaped like the tasks' results
 
 
+_WARM_UP_SECONDS = 30.0
+
+
 def warm_up(client: Any) -> None:
     """Ready every worker for tasks (start-up, kept out of the task timing).
 
@@ -234,4 +237,11 @@ def warm_up(client: Any) -> None:
     futures = [
         client.submit(_ready, pure=False, workers=[w], allow_other_workers=False) for w in workers
     ]
-    client.gather(futures)
+    # Optional work: a worker that leaves meanwhile (an adaptive or jobqueue cluster) would
+    # keep its pinned task waiting forever, so give up after a while and go on.
+    from distributed import wait
+
+    try:
+        wait(futures, timeout=_WARM_UP_SECONDS)
+    except TimeoutError:
+        client.cancel([f for f in futures if not f.done()])

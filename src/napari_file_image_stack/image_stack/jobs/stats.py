@@ -36,12 +36,14 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ImageFileError
+from ..file_stamp import FileStamp
 from ..tiff_file import TiffHeader
 from ..tiff_layouts import MappedLayout
 from .cluster import (
@@ -328,8 +330,10 @@ def percentiles_from_histogram(
     return out
 
 
-def _mapped_file(stack: RegionStack, plan: ImagePlan) -> tuple[str, int, np.dtype[Any]] | None:
-    """(path, offset, file dtype) of an uncompressed contiguous TIFF's pixels, else None.
+def _mapped_file(
+    stack: RegionStack, plan: ImagePlan
+) -> tuple[str, int, np.dtype[Any], FileStamp] | None:
+    """(path, offset, file dtype, stamp) of an uncompressed contiguous TIFF's pixels, else None.
 
     Exactly the files whose stacks read through a mapping (``MappedLayout``):
     one C-order array of the stored shape at ``offset``.
@@ -339,7 +343,12 @@ def _mapped_file(stack: RegionStack, plan: ImagePlan) -> tuple[str, int, np.dtyp
         return None
     if tuple(header.shape) != tuple(plan.source_shape):
         return None
-    return str(header.path), int(header.layout.offset), np.dtype(header.layout.file_dtype)
+    return (
+        str(header.path),
+        int(header.layout.offset),
+        np.dtype(header.layout.file_dtype),
+        header.stamp,
+    )
 
 
 _MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux 5.14+
@@ -350,6 +359,7 @@ def _gather_rows(
     path: str,
     offset: int,
     file_dtype: np.dtype[Any],
+    stamp: FileStamp,
     plan: ImagePlan,
     index: dict[str, NDArray[np.int64]],
     out: NDArray[Any],
@@ -365,6 +375,11 @@ def _gather_rows(
     shape = plan.source_shape
     nbytes = math.prod(shape) * file_dtype.itemsize
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        stamp.check(Path(path), os.fstat(fd))  # the file opened, not one renamed over it since
+    except BaseException:
+        os.close(fd)
+        raise
     try:
         mapping = mmap.mmap(fd, offset + nbytes, access=mmap.ACCESS_READ)
     except ValueError as exc:  # the file is shorter than the header says
