@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from .errors import ImageFileError
 from .file_stamp import FileStamp
 from .pixel_sources import ChunkedPixels, ChunkGrid, PixelSource
+from .tiff_frames import frame_segments
 from .tiff_layouts import (
     STRATEGIES,
     ChunkedLayout,
@@ -31,6 +32,7 @@ from .tiff_layouts import (
     PixelLayout,
     SeriesInfo,
     Strategy,
+    check_geometry,
     choose_layout,
 )
 from .tiff_names import TIFF_SUFFIXES, is_tiff_name, tiff_files_in
@@ -225,8 +227,8 @@ class TiffHeader:
             raise ImageFileError(f"{path}: the file is empty (0 bytes), not a TIFF.")
         try:
             with tifffile.TiffFile(path) as tif:
-                if series == 0 and levels in (None, [0]) and strategy in (None, "mapped"):
-                    shortcut = cls._contiguous_shaped(tif, path, stamp, with_scale)
+                if series == 0 and levels in (None, [0]) and strategy != "zarr":
+                    shortcut = cls._shaped_shortcut(tif, path, stamp, strategy, with_scale)
                     if shortcut is not None:
                         return [shortcut]
                 return cls._from_tifffile(tif, path, stamp, strategy, with_scale, series, levels)
@@ -238,44 +240,39 @@ class TiffHeader:
             raise ImageFileError(f"{path}: not a readable TIFF file ({exc}).") from exc
 
     @classmethod
-    def _contiguous_shaped(
-        cls, tif: Any, path: Path, stamp: FileStamp, with_scale: bool
+    def _shaped_shortcut(
+        cls,
+        tif: Any,
+        path: Path,
+        stamp: FileStamp,
+        strategy: Strategy | None,
+        with_scale: bool,
     ) -> TiffHeader | None:
-        """The first series of a contiguous tifffile-"shaped" file, reading one page only.
+        """The first series of a tifffile-"shaped" file, without tifffile's parse of every page.
 
-        tifffile counts every page of a shaped file (one IFD read each: most of
-        the header time of a many-page file) before it builds the first series,
-        although for a contiguous one it then keeps only the first page. Where
-        its own test for that case holds (the first page's data is in final
-        form, the series' whole block lies before the second page's IFD, no
-        SubIFDs), this builds the same series from the first page. Any
-        other file (None) goes through tifffile's full series detection.
+        tifffile counts every page of a shaped file (one IFD parse each: most
+        of the header time of a many-page file) before it builds the first
+        series. For a contiguous series it then keeps only the first page;
+        otherwise it reads the other pages as frames of the first (their
+        segment tables only). Where its own test for contiguity holds (the
+        first page's data is in final form, the series' whole block lies
+        before the second page's IFD, no SubIFDs), this builds the same series
+        from the first page; where it does not, it reads the frames' segment
+        tables itself (:func:`.tiff_frames.frame_segments`). Any other file
+        (None) goes through tifffile's full series detection.
         """
         import tifffile
 
         key = tif.pages.first
-        description = key.shaped_description
-        if description is None or description.startswith("shape="):
+        claim = _shaped_claim(key)
+        if claim is None:
             return None
-        try:
-            meta = json.loads(description)
-        except ValueError:
-            return None
-        if not isinstance(meta, dict) or meta.get("truncated"):
-            return None
-        claimed, axes = meta.get("shape"), meta.get("axes")
-        if not isinstance(claimed, list) or not isinstance(axes, str) or len(axes) != len(claimed):
-            return None
-        try:
-            shape = tuple(int(n) for n in claimed)
-        except (TypeError, ValueError):
-            return None
+        shape, axes, name = claim
         page_shape = tuple(int(n) for n in key.shape)
         size, page_size = math.prod(shape), math.prod(page_shape)
         if (
             key.dtype is None
             or key.subifds is not None
-            or not key.is_final
             or not page_shape
             or shape[len(shape) - len(page_shape) :] != page_shape
             or size == 0
@@ -283,23 +280,39 @@ class TiffHeader:
             or size // page_size < 2
         ):
             return None
-        # Where the second page's IFD starts: the last field of the first IFD (read as
-        # tifffile walks pages; parsing that page would cost as much as the first).
-        fmt = tif.tiff
-        handle = tif.filehandle
-        handle.seek(key.offset)
-        (n_tags,) = struct.unpack(fmt.tagnoformat, handle.read(fmt.tagnosize))
-        handle.seek(key.offset + fmt.tagnosize + n_tags * fmt.tagsize)
-        (second,) = struct.unpack(fmt.offsetformat, handle.read(fmt.offsetsize))
-        # No second page: tifffile, too, takes the first page's block for the series.
-        if second and key.offset + size * key.dtype.itemsize >= second:
-            return None
+        n_pages = size // page_size
+        if axes is None:  # tifffile names the axes of pages stacked and reshaped
+            try:
+                axes = tifffile.reshape_axes("Q" + str(key.axes), (n_pages, *page_shape), shape)
+            except ValueError:
+                return None
+        segments = None
+        if key.is_final:
+            if strategy not in (None, "mapped"):
+                return None
+            # Where the second page's IFD starts: the last field of the first IFD (read as
+            # tifffile walks pages; parsing that page would cost as much as the first).
+            fmt = tif.tiff
+            handle = tif.filehandle
+            handle.seek(key.offset)
+            (n_tags,) = struct.unpack(fmt.tagnoformat, handle.read(fmt.tagnosize))
+            handle.seek(key.offset + fmt.tagnosize + n_tags * fmt.tagsize)
+            (second,) = struct.unpack(fmt.offsetformat, handle.read(fmt.offsetsize))
+            # No second page: tifffile, too, takes the first page's block for the series.
+            if second and key.offset + size * key.dtype.itemsize >= second:
+                return None
+        else:
+            if strategy not in (None, "chunked"):
+                return None
+            segments = frame_segments(tif, key, n_pages)
+            if segments is None:
+                return None
         series = tifffile.TiffPageSeries(
             [key],
             shape,
             key.dtype,
             axes,
-            name=str(meta.get("name", "")),
+            name=name,
             kind="shaped",
             truncated=False,
             squeeze=False,
@@ -316,8 +329,14 @@ class TiffHeader:
             shape=shape,
             dtype=dtype,
             pages_disagree=False,
+            frame_segments=segments,
         )
-        layout = MappedLayout.probe(info)  # raises on a file too short for its pixels
+        layout: PixelLayout | None
+        if segments is None:
+            layout = MappedLayout.probe(info)  # raises on a file too short for its pixels
+        else:
+            check_geometry(key, path)
+            layout = ChunkedLayout.probe(info)  # raises on segments beyond the file's end
         if layout is None:
             return None
         return cls(
@@ -439,6 +458,30 @@ class TiffHeader:
         if isinstance(pixels, ChunkedPixels) and (for_display or cache_bytes is not None):
             pixels.cache_bytes = 0 if cache_bytes is None else int(cache_bytes)
         return pixels
+
+
+def _shaped_claim(key: Any) -> tuple[tuple[int, ...], str | None, str] | None:
+    """Shape, axes (None if not given) and name a first page's JSON "shaped" description
+    claims; None where tifffile would not take the claim as it is."""
+    description = key.shaped_description
+    if description is None or description.startswith("shape="):
+        return None
+    try:
+        meta = json.loads(description)
+    except ValueError:
+        return None
+    if not isinstance(meta, dict) or meta.get("truncated"):
+        return None
+    claimed, axes = meta.get("shape"), meta.get("axes")
+    if not isinstance(claimed, list):
+        return None
+    if axes is not None and (not isinstance(axes, str) or len(axes) != len(claimed)):
+        return None
+    try:
+        shape = tuple(int(n) for n in claimed)
+    except (TypeError, ValueError):
+        return None
+    return shape, axes, str(meta.get("name", ""))
 
 
 def _series_files(series: Any, path: Path) -> tuple[Path, ...]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .errors import ImageFileError
 from .file_stamp import FileStamp
@@ -72,6 +73,9 @@ class SeriesInfo:
     dtype: np.dtype[Any]
     pages_disagree: bool
     """True when the metadata's shape does not match the pages the file holds."""
+    frame_segments: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
+    """Segment offsets and byte counts of every page, where they were read without
+    tifffile's pages (the shaped-series shortcut; ``series`` then holds the first page)."""
 
     @property
     def nbytes(self) -> int:
@@ -200,7 +204,7 @@ def choose_layout(info: SeriesInfo, strategy: Strategy | None) -> PixelLayout:
         mapped = MappedLayout.probe(info)
         if mapped is not None:
             return mapped
-    _check_geometry(info.series.keyframe, info.path)
+    check_geometry(info.series.keyframe, info.path)
     if strategy in (None, "chunked"):
         chunked = ChunkedLayout.probe(info)
         if chunked is not None:
@@ -224,7 +228,7 @@ def _available_memory() -> int:
         return 1 << 62
 
 
-def _check_geometry(key: Any, path: Path) -> None:
+def check_geometry(key: Any, path: Path) -> None:
     """Refuse a header whose image size does not match its number of tiles/strips.
 
     A damaged or hostile header can claim an absurd image size; tifffile would
@@ -324,8 +328,81 @@ def _chunk_grid(info: SeriesInfo) -> ChunkGrid | None:
     ):
         return None
     lead_shape = shape[: len(shape) - len(page_shape)]
-    pages = list(series.pages)
-    if len(pages) != int(np.prod(lead_shape, dtype=np.int64)):
+    n_pages = int(np.prod(lead_shape, dtype=np.int64))
+    if info.frame_segments is not None:  # one file, every page a frame of the key page
+        offsets, counts = info.frame_segments
+        if len(offsets) != n_pages or int(key.compression) in _JPEG_CODECS:
+            return None
+        tables = _PageTables(
+            files=(info.path,),
+            stamps=(info.stamp,),
+            page_files=np.zeros(n_pages, dtype=np.int32),
+            offsets=offsets,
+            counts=counts,
+        )
+    else:
+        found = _page_tables(info, n_pages)
+        if found is None:
+            return None
+        tables = found
+    for index, (path, stamp) in enumerate(zip(tables.files, tables.stamps, strict=True)):
+        mine = tables.page_files == index
+        ends = tables.offsets[mine] + tables.counts[mine]
+        if mine.any() and int(ends.max()) > stamp.size:
+            raise ImageFileError(
+                f"{path}: header points to pixel data beyond the end of the file "
+                f"({stamp.size} bytes; truncated?)."
+            )
+
+    if key.is_tiled:
+        seg_len, seg_wid = int(key.tilelength), int(key.tilewidth)
+    else:
+        seg_len, seg_wid = int(min(key.rowsperstrip, key.imagelength)), int(key.imagewidth)
+    samples = page_shape[page_axes.index("S")] if "S" in page_axes else 1
+    if seg_len * seg_wid * samples * info.dtype.itemsize > _MAX_SEGMENT_BYTES:
+        raise ImageFileError(
+            f"{info.path}: header claims segments of absurd size ({seg_len} x {seg_wid})."
+        )
+    grid = ChunkGrid(
+        lead_shape=lead_shape,
+        page_axes=page_axes,
+        page_shape=page_shape,
+        segment_length=seg_len,
+        segment_width=seg_wid,
+        offsets=tables.offsets,
+        bytecounts=tables.counts,
+        decode=key.decode,
+        files=tables.files,
+        page_files=tables.page_files,
+        stamps=tables.stamps,
+        decode_kwargs=tables.decode_kwargs,
+        page_decode=tables.page_decode,
+        key=(info.path, info.series_index, info.level),
+    )
+    n_planar = samples if page_axes == "SYX" else 1
+    if tables.offsets.shape[1] != n_planar * grid.segments_down * grid.segments_across:
+        return None
+    return grid
+
+
+@dataclass(frozen=True)
+class _PageTables:
+    """Where each page of a series lives: its file and its segments."""
+
+    files: tuple[Path, ...]
+    stamps: tuple[FileStamp, ...]
+    page_files: NDArray[np.int32]
+    offsets: NDArray[np.int64]
+    counts: NDArray[np.int64]
+    decode_kwargs: tuple[dict[str, Any], ...] = ({},)
+    page_decode: NDArray[np.int32] | None = None
+
+
+def _page_tables(info: SeriesInfo, n_pages: int) -> _PageTables | None:
+    """The page tables from tifffile's pages, or None if they are not uniform."""
+    key = info.series.keyframe
+    pages = list(info.series.pages)
+    if len(pages) != n_pages:
         return None
     present = [p for p in pages if p is not None]
     if not present or not all(_same_decoder(p, key) for p in present):
@@ -363,13 +440,6 @@ def _chunk_grid(info: SeriesInfo) -> ChunkGrid | None:
             return None
         offsets[i] = page.dataoffsets
         counts[i] = page.databytecounts
-    for index, (path, stamp) in enumerate(zip(files, stamps, strict=True)):
-        mine = page_files == index
-        if mine.any() and int((offsets[mine] + counts[mine]).max()) > stamp.size:
-            raise ImageFileError(
-                f"{path}: header points to pixel data beyond the end of the file "
-                f"({stamp.size} bytes; truncated?)."
-            )
 
     # JPEG segments may be abbreviated streams whose tables live in a tag of each page:
     # pass them to the decoder as tifffile's own reader does.
@@ -391,33 +461,12 @@ def _chunk_grid(info: SeriesInfo) -> ChunkGrid | None:
                 slot = seen[tables] = len(decode_kwargs)
                 decode_kwargs.append({"jpegtables": tables, "jpegheader": header})
             page_decode[i] = slot
-
-    if key.is_tiled:
-        seg_len, seg_wid = int(key.tilelength), int(key.tilewidth)
-    else:
-        seg_len, seg_wid = int(min(key.rowsperstrip, key.imagelength)), int(key.imagewidth)
-    samples = page_shape[page_axes.index("S")] if "S" in page_axes else 1
-    if seg_len * seg_wid * samples * info.dtype.itemsize > _MAX_SEGMENT_BYTES:
-        raise ImageFileError(
-            f"{info.path}: header claims segments of absurd size ({seg_len} x {seg_wid})."
-        )
-    grid = ChunkGrid(
-        lead_shape=lead_shape,
-        page_axes=page_axes,
-        page_shape=page_shape,
-        segment_length=seg_len,
-        segment_width=seg_wid,
-        offsets=offsets,
-        bytecounts=counts,
-        decode=key.decode,
+    return _PageTables(
         files=tuple(files),
-        page_files=page_files,
         stamps=tuple(stamps),
+        page_files=page_files,
+        offsets=offsets,
+        counts=counts,
         decode_kwargs=tuple(decode_kwargs),
         page_decode=page_decode,
-        key=(info.path, info.series_index, info.level),
     )
-    n_planar = samples if page_axes == "SYX" else 1
-    if offsets.shape[1] != n_planar * grid.segments_down * grid.segments_across:
-        return None
-    return grid
