@@ -20,7 +20,11 @@ every patch there). Two rates are reported: ``total`` (all patches over the
 time from the DataLoader's creation to the last batch, start-up included) and
 ``after 1st`` (the patches after the first batch over the time from the first
 batch to the last: the steady rate, without worker start-up and without the
-first file's load).
+first file's load). The workers persist across epochs, as CAREamics' own
+``DataConfig`` sets them whenever there are workers; ``--epochs N`` runs N
+epochs over one DataLoader, as a training run does, and adds ``later
+epochs`` (the rate of epochs 2 to N: what a run gets once its workers have
+started).
 Patches per CPU-second (this process and its workers) are reported too: on a
 machine shared with other jobs they swing much less than wall-clock rates.
 Memory, with 0 workers, two ways:
@@ -47,6 +51,7 @@ Usage::
     python benchmarks/bench_training.py --small    # < 60 s (fewer, smaller files)
     python benchmarks/bench_training.py --shape 32 2048 2048 --only "raw grouped 0" --repeat 3
     python benchmarks/bench_training.py --only "shuffled 2 spawn" --batches 0 --repeat 2
+    python benchmarks/bench_training.py --only "raw shuffled 2 spawn" --batches 0 --epochs 3
 
 Needs CAREamics (``pip install "napari-file-image-stack[careamics]"``).
 """
@@ -136,9 +141,9 @@ def stacks_nbytes(stacks: list[Any]) -> int:
 
 
 def worker(
-    stacks: str, folder: Path, order: str, workers: int, method: str, batches: int
+    stacks: str, folder: Path, order: str, workers: int, method: str, batches: int, epochs: int
 ) -> dict[str, Any]:
-    """One case, in a fresh process."""
+    """One case, in a fresh process: ``epochs`` epochs over one DataLoader."""
     import torch
     from careamics import ImageStackLoading
     from careamics.config import create_advanced_n2v_config
@@ -189,16 +194,21 @@ def worker(
         collate_fn=default_collate,
         num_workers=workers,
         multiprocessing_context=method if workers else None,
+        # CAREamics' DataConfig sets this whenever there are workers: they start once a run.
+        persistent_workers=workers > 0,
         timeout=600 if workers else 0,
     )
-    n = n_first = 0
-    t_first = t0
-    for i, batch in enumerate(loader):
-        n += len(batch[0].data)
-        if i == 0:
-            t_first, n_first = time.perf_counter(), n
-        if limit and i + 1 >= limit:
-            break  # CAREamics reads a whole file per patch here: a full epoch takes long
+    n = n_first = n_later = 0
+    t_first = t_later = t0
+    for epoch in range(epochs):
+        if epoch == 1:
+            t_later, n_later = time.perf_counter(), n
+        for i, batch in enumerate(loader):
+            n += len(batch[0].data)
+            if epoch == 0 and i == 0:
+                t_first, n_first = time.perf_counter(), n
+            if limit and i + 1 >= limit:
+                break  # CAREamics reads a whole file per patch here: a full epoch takes long
     t_last = time.perf_counter()
     elapsed = t_last - t0
     del loader  # joins the workers, so that their CPU time is counted
@@ -209,11 +219,12 @@ def worker(
     steady_s = t_last - t_first
     return {
         "patches": n,
-        "batches": i + 1,
+        "batches": i + 1,  # of the last epoch
         "seconds": elapsed,
         "patches_per_s": n / elapsed,
         "first_batch_s": t_first - t0,
         "patches_per_s_after_first": (n - n_first) / steady_s if steady_s > 0 else 0.0,
+        "patches_per_s_later_epochs": (n - n_later) / (t_last - t_later) if epochs > 1 else 0.0,
         "patches_per_cpu_s": n / cpu if cpu > 0 else 0.0,
         "owned_bytes": peak[0] - anon0,
         "stacks_bytes": held_peak[0],
@@ -231,7 +242,7 @@ def run_case(*args: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", help="small data, finishes in < 60 s")
-    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=7, help=argparse.SUPPRESS)
     parser.add_argument("--keep", type=Path, help="generate the data in this folder and keep it")
     parser.add_argument(
         "--only", help="run only cases whose label contains this, e.g. 'zstd grouped 0'"
@@ -258,13 +269,23 @@ def main() -> None:
         help=f"shuffled order: time this many batches (default {SHUFFLED_BATCHES}; "
         "0: the whole epoch); grouped order always times the whole epoch",
     )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=1,
+        help="epochs over one DataLoader whose workers persist (as CAREamics sets them): "
+        "worker start-up is paid once; 'later epochs' is the rate of epochs 2 to N",
+    )
     args = parser.parse_args()
     if args.worker:
-        stacks, folder, order, workers, method, batches = args.worker
-        result = worker(stacks, Path(folder), order, int(workers), method, int(batches))
+        stacks, folder, order, workers, method, batches, epochs = args.worker
+        result = worker(
+            stacks, Path(folder), order, int(workers), method, int(batches), int(epochs)
+        )
         print(json.dumps(result))
         return
 
+    epochs = max(args.epochs, 1)
     cfg = dict(SMALL if args.small else FULL)
     if args.files:
         cfg["files"] = args.files
@@ -289,13 +310,13 @@ def main() -> None:
         print(
             f"data: {cfg['files']} files ZYX {cfg['shape']} uint16 ({mib:.0f} MiB each), "
             f"{' and '.join(layouts)} (zstd: tiled 256x256); patches {PATCH}, batch {BATCH}; "
-            f"shuffled: {args.batches or 'all'} batches; made in "
+            f"shuffled: {args.batches or 'all'} batches; {epochs} epoch(s); made in "
             f"{time.perf_counter() - t0:.0f} s; load average {load_average()}",
             flush=True,
         )
         rows: list[tuple[str, str, str, str, dict[str, Any], dict[str, Any]]] = []
         for layout, order, workers, method in cases:
-            case = (str(folder / layout), order, workers, method, str(args.batches))
+            case = (str(folder / layout), order, workers, method, str(args.batches), str(epochs))
             pairs = [
                 (run_case("ours", *case), run_case("careamics", *case)) for _ in range(args.repeat)
             ]
@@ -328,6 +349,12 @@ def print_row(row: tuple[str, str, str, str, dict[str, Any], dict[str, Any]]) ->
         text += (
             f"  after 1st: {ours['patches_per_s_after_first']:6.0f}/s "
             f"{theirs['patches_per_s_after_first']:6.0f}/s {steady:5.2f}x"
+        )
+    if ours.get("patches_per_s_later_epochs") and theirs.get("patches_per_s_later_epochs"):
+        later = ours["patches_per_s_later_epochs"] / theirs["patches_per_s_later_epochs"]
+        text += (
+            f"  later epochs: {ours['patches_per_s_later_epochs']:6.0f}/s "
+            f"{theirs['patches_per_s_later_epochs']:6.0f}/s {later:5.2f}x"
         )
     if ours.get("patches_per_cpu_s") and theirs.get("patches_per_cpu_s"):
         text += f"  per CPU-s {ours['patches_per_cpu_s'] / theirs['patches_per_cpu_s']:5.2f}x"

@@ -161,3 +161,97 @@ def test_a_truncated_compressed_file_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ImageFileError, match=r"short\.tif"):
         header = TiffHeader.read(path)
         header.open_pixels().read_box((0, 0, 0), _ZYX.shape)
+
+
+def _ifd_offsets(path: Path) -> list[int]:
+    with tifffile.TiffFile(path) as tif:
+        return [page.offset for page in tif.pages]
+
+
+def _next_field(raw: bytes, ifd: int) -> int:
+    """Where the next-IFD pointer of a classic little-endian IFD lies."""
+    (n_tags,) = struct.unpack_from("<H", raw, ifd)
+    return ifd + 2 + 12 * n_tags
+
+
+def test_the_last_frame_at_the_very_end_of_the_file(tmp_path: Path) -> None:
+    """A frame whose IFD ends the file: its read comes back short (and is padded)."""
+    path = tmp_path / "end.tif"
+    tifffile.imwrite(path, _ZYX, compression="zlib", metadata={"axes": "ZYX"})
+    raw = bytearray(path.read_bytes())
+    ifds = _ifd_offsets(path)
+    last = ifds[-1]
+    ifd_bytes = raw[last : _next_field(raw, last) + 4]  # its values are inline or absolute
+    raw += b"\0" * (len(raw) % 2)
+    moved = len(raw)
+    raw += ifd_bytes
+    struct.pack_into("<I", raw, _next_field(raw, ifds[-2]), moved)
+    path.write_bytes(bytes(raw))
+    assert _ifd_offsets(path)[-1] == moved
+    header = TiffHeader.read(path)
+    assert header.series_count is None and header.grid is not None
+    offsets, counts = _pages_tables(path)
+    np.testing.assert_array_equal(header.grid.offsets, offsets)
+    np.testing.assert_array_equal(header.grid.bytecounts, counts)
+    pixels = header.open_pixels()
+    try:
+        np.testing.assert_array_equal(pixels.read_box((0, 0, 0), _ZYX.shape), tifffile.imread(path))
+    finally:
+        pixels.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_looping_chain_under_a_huge_claim_stops_at_once(tmp_path: Path) -> None:
+    """A damaged 1 KiB file claiming a billion pages must not walk (or keep) them."""
+    path = tmp_path / "loop.tif"
+    tifffile.imwrite(
+        path,
+        _ZYX[:5, :40, :36],
+        compression="zlib",
+        description='{"shape": [1000000000, 40, 36], "axes": "ZYX"}',
+        metadata=None,
+    )
+    raw = bytearray(path.read_bytes())
+    ifds = _ifd_offsets(path)
+    struct.pack_into("<I", raw, _next_field(raw, ifds[-1]), ifds[1])  # last -> second
+    path.write_bytes(bytes(raw))
+    with tifffile.TiffFile(path) as tif:
+        assert frame_segments(tif, tif.pages.first, 10**9) is None
+        assert frame_segments(tif, tif.pages.first, 40) is None  # a claim the file could hold
+    with pytest.raises(ImageFileError, match=r"loop\.tif"):
+        header = TiffHeader.read(path)
+        header.open_pixels().read_box((0, 0, 0), header.shape)
+
+
+def test_a_bigtiff_table_value_past_int64_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "huge.tif"
+    tifffile.imwrite(
+        path, _ZYX, compression="zlib", rowsperstrip=32, bigtiff=True, metadata={"axes": "ZYX"}
+    )
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[3]
+        table = page.tags["StripOffsets"].valueoffset
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<Q", raw, table + 8, 2**64 - 4096)  # the second strip's offset
+    path.write_bytes(bytes(raw))
+    with tifffile.TiffFile(path) as tif:
+        assert frame_segments(tif, tif.pages.first, len(_ZYX)) is None
+    with pytest.raises(ImageFileError, match=r"huge\.tif"):
+        header = TiffHeader.read(path)
+        header.open_pixels().read_box((0, 0, 0), _ZYX.shape)
+
+
+def test_a_shape_claim_of_strings_is_left_to_tifffile(tmp_path: Path) -> None:
+    path = tmp_path / "strings.tif"
+    tifffile.imwrite(
+        path,
+        _ZYX,
+        compression="zlib",
+        description='{"shape": ["9", "70", "50"], "axes": "ZYX"}',
+        metadata=None,
+    )
+    header = TiffHeader.read(path)
+    assert header.series_count is not None  # tifffile's series detection
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        assert (header.shape, header.tiff_axes) == (tuple(series.shape), series.axes)

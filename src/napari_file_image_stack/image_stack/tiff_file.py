@@ -103,7 +103,7 @@ class TiffHeader:
     @property
     def n_series(self) -> int:
         """How many image series the file holds (counted on first use when the header
-        was read by the shortcut for contiguous series, which reads one page only).
+        was read by the shortcut for shaped files, which stops at the first series).
 
         Raises ``StaleFileError`` if the file changed since the header was read.
         """
@@ -473,15 +473,13 @@ def _shaped_claim(key: Any) -> tuple[tuple[int, ...], str | None, str] | None:
     if not isinstance(meta, dict) or meta.get("truncated"):
         return None
     claimed, axes = meta.get("shape"), meta.get("axes")
-    if not isinstance(claimed, list):
+    # Only plain positive integers: tifffile reads other entries (strings, floats) its own
+    # way, or fails, and so decides for itself.
+    if not isinstance(claimed, list) or not all(type(n) is int and n > 0 for n in claimed):
         return None
-    if axes is not None and (not isinstance(axes, str) or len(axes) != len(claimed)):
+    if "axes" in meta and (not isinstance(axes, str) or len(axes) != len(claimed)):
         return None
-    try:
-        shape = tuple(int(n) for n in claimed)
-    except (TypeError, ValueError):
-        return None
-    return shape, axes, str(meta.get("name", ""))
+    return tuple(claimed), axes, str(meta.get("name", ""))
 
 
 def _series_files(series: Any, path: Path) -> tuple[Path, ...]:

@@ -21,10 +21,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .tiff_layouts import JPEG_CODECS
+
 __all__ = ["frame_segments"]
 
-# TIFF field types that can hold segment offsets and byte counts: SHORT, LONG, LONG8.
+# TIFF field types that can hold segment offsets and byte counts: SHORT, LONG, LONG8;
+# the image width: SHORT, LONG.
 _SEGMENT_TYPES = {3: "u2", 4: "u4", 16: "u8"}
+_WIDTH_TYPES = {3: "u2", 4: "u4"}
+
+# Read past a frame's IFD, so that its tables, which tifffile writes right after the
+# IFD (behind other tags' values: resolutions, software name), come in the same call.
+_SLACK = 64
 
 # The tags tifffile's TiffFrame reads from a frame of a non-contiguous key page.
 _WIDTH, _SUBIFDS, _JPEGTABLES = 256, 330, 347
@@ -67,7 +75,7 @@ def frame_segments(tif: Any, key: Any, n_pages: int) -> Segments | None:
         The open file; its first page ``key`` starts the series.
     key : tifffile.TiffPage
         The series' first page (tifffile's keyframe), not contiguous (tiled or
-        compressed), without JPEG tables.
+        compressed), not JPEG (tifffile gives each JPEG frame its own tables).
     n_pages : int
         Pages the series' shape needs.
 
@@ -75,36 +83,43 @@ def frame_segments(tif: Any, key: Any, n_pages: int) -> Segments | None:
     -------
     (offsets, bytecounts) or None
         ``(n_pages, n_segments)`` int64 arrays, row 0 from ``key``. None when
-        the file is not a plain local file, or its frames are not what
-        tifffile would read as plain frames of ``key``: a chain shorter than
-        the series or followed by more pages (other series or levels), a
+        the file is not a plain local TIFF or BigTIFF, or its frames are not
+        what tifffile would read as plain frames of ``key``: a chain shorter
+        than the series or followed by more pages (other series or levels), a
         looping chain, another width or segment count, SubIFDs, JPEG tables,
-        or tag lists that differ from frame to frame.
+        tag lists that differ from frame to frame, or a pointer or table
+        beyond the end of the file.
     """
-    handle = tif.filehandle
-    if n_pages < 2 or key.is_contiguous or getattr(key, "jpegtables", None) is not None:
-        return None
-    if handle.closed or not handle.is_file:
+    handle, fmt = tif.filehandle, tif.tiff
+    if (
+        n_pages < 2
+        or key.is_contiguous
+        or int(key.compression) in JPEG_CODECS
+        or getattr(key, "jpegtables", None) is not None
+        or fmt.tagsize != 4 + 2 * fmt.offsetsize  # NDPI's 64-bit offsets in 32-bit entries
+        or tif.is_lsm  # tifffile rewrites LSM pages' tables as it opens them
+        or handle.closed
+        or not handle.is_file
+    ):
         return None
     try:
-        fd = os.open(handle.path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        if os.fstat(fd).st_size != handle.size:
+        fd = handle.fileno()  # the file tifffile opened; pread leaves its position alone
+        size = os.fstat(fd).st_size
+        if size != handle.size:
             return None  # an embedded file (LSM in LSM): its offsets are not the file's
-        return _Frames(fd, tif.tiff, key).read(n_pages)
-    except (OSError, ValueError, struct.error):
+        if (n_pages - 1) * (fmt.tagnosize + fmt.offsetsize) > size:
+            return None  # more pages claimed than the file can hold (a damaged claim)
+        return _Frames(fd, size, fmt, key).read(n_pages)
+    except (OSError, ValueError, OverflowError, IndexError, struct.error):
         return None
-    finally:
-        os.close(fd)
 
 
 class _Frames:
-    """Reads a series' frames with one ``pread`` each (two where a table lies elsewhere)."""
+    """Reads a series' frames with one ``pread`` each, and one more for each distinct
+    table that lies away from its IFD."""
 
-    def __init__(self, fd: int, fmt: Any, key: Any) -> None:
-        self.fd, self.key = fd, key
+    def __init__(self, fd: int, size: int, fmt: Any, key: Any) -> None:
+        self.fd, self.size, self.key = fd, size, key
         self.byteorder = fmt.byteorder
         self.tagno_format = fmt.byteorder + fmt.tagnoformat.lstrip("<>")
         self.pointer_format = fmt.byteorder + fmt.offsetformat.lstrip("<>")
@@ -121,16 +136,18 @@ class _Frames:
         ifd_end = self.tagno_size + layout.n_tags * self.tag_size
         # tifffile writes the tables that do not fit in an entry right after the
         # IFD: reading that far gets them in the same call.
-        span = ifd_end + self.inline + layout.table_bytes(self.n_segments) + 64
+        span = ifd_end + self.inline + layout.table_bytes(self.n_segments) + _SLACK
         # Only the walk along the chain is a Python loop; the checks and the tables
         # are then taken from all frames at once.
-        ifd, pointer_format, fd = layout.ifd, self.pointer_format, self.fd
+        ifd, pointer_format, fd, size = layout.ifd, self.pointer_format, self.fd, self.size
         least = ifd_end + self.inline
         ifds: list[int] = []
         blocks: list[bytes] = []
+        seen = {key.offset}
         for _ in range(n_pages - 1):
-            if ifd < 8:
-                return None  # the chain ends before the series does (or is damaged)
+            if ifd < 8 or ifd >= size or ifd in seen:
+                return None  # the chain ends before the series does, is damaged, or loops
+            seen.add(ifd)
             block = os.pread(fd, span, ifd)
             if len(block) < span:
                 if len(block) < least:
@@ -139,7 +156,7 @@ class _Frames:
             ifds.append(ifd)
             blocks.append(block)
             (ifd,) = struct.unpack_from(pointer_format, block, ifd_end)
-        if ifd != 0:  # (a chain that loops never ends)
+        if ifd != 0:
             return None  # more pages follow, which tifffile may pair with the series
         at = np.asarray(ifds, dtype=np.int64)
         frames = np.frombuffer(b"".join(blocks), np.uint8).reshape(len(blocks), span)
@@ -149,7 +166,7 @@ class _Frames:
         same = [slice(0, self.tagno_size), *codes, *(slice(*f) for f in layout.fixed)]
         if not all((frames[:, part] == frames[0, part]).all() for part in same):
             return None
-        ends = np.minimum(at + span, os.fstat(fd).st_size)  # what each block read
+        ends = np.minimum(at + span, size)  # what each block read
         offsets = self._tables(frames, at, ends, layout.offsets_at, layout.offsets_type)
         counts = self._tables(frames, at, ends, layout.counts_at, layout.counts_type)
         return self._with_key(key.dataoffsets, offsets), self._with_key(key.databytecounts, counts)
@@ -176,7 +193,7 @@ class _Frames:
         pointer_type = np.dtype(self.byteorder + ("u4" if self.inline == 4 else "u8"))
         pointers = frames[:, at : at + self.inline].copy().view(pointer_type)[:, 0]
         where = pointers.astype(np.int64)
-        near = (where >= ifds) & (where + n_bytes <= ends)
+        near = (where >= ifds) & (where <= ends - n_bytes)
         local = where - ifds
         if near.all() and (local == local[0]).all():  # as tifffile writes them
             return self._as_int64(frames[:, local[0] : local[0] + n_bytes], dtype)
@@ -191,23 +208,24 @@ class _Frames:
             raw[~near] = np.frombuffer(b"".join(tables), np.uint8).reshape(-1, n_bytes)[index]
         return self._as_int64(raw, dtype)
 
-    @staticmethod
-    def _as_int64(raw: NDArray[np.uint8], dtype: np.dtype[Any]) -> NDArray[np.int64]:
-        """Rows of table bytes as int64 values."""
-        return np.ascontiguousarray(raw).view(dtype).astype(np.int64)
+    def _as_int64(self, raw: NDArray[np.uint8], dtype: np.dtype[Any]) -> NDArray[np.int64]:
+        """Rows of table bytes as int64 values, each within the file."""
+        values = np.ascontiguousarray(raw).view(dtype)
+        if values.size and int(values.max()) > self.size:
+            raise ValueError("a segment offset or byte count beyond the end of the file")
+        return values.astype(np.int64)
 
     def _read_table(self, pointer: int, n_bytes: int) -> bytes:
-        table = os.pread(self.fd, n_bytes, pointer) if pointer >= 8 else b""
-        if len(table) != n_bytes:
+        if not 8 <= pointer <= self.size - n_bytes:
             raise ValueError("a segment table lies beyond the end of the file")
-        return table
+        return os.pread(self.fd, n_bytes, pointer)
 
     def _with_key(self, first: Any, rest: NDArray[np.int64]) -> NDArray[np.int64]:
         return np.concatenate([np.asarray([first], dtype=np.int64), rest])
 
     def _first_frame(self, ifd: int) -> _Layout | None:
         """The first frame's layout, if tifffile would read it as a plain frame of the key."""
-        if ifd < 8:
+        if ifd < 8 or ifd >= self.size:
             return None
         (n_tags,) = struct.unpack(self.tagno_format, os.pread(self.fd, self.tagno_size, ifd))
         if n_tags > _MAX_TAGS:
@@ -222,9 +240,9 @@ class _Frames:
             if code in (_SUBIFDS, _JPEGTABLES):
                 return None
             if code == _WIDTH:
-                if kind not in _SEGMENT_TYPES or count != 1:
+                if kind not in _WIDTH_TYPES or count != 1:
                     return None
-                dtype = np.dtype(self.byteorder + _SEGMENT_TYPES[kind])
+                dtype = np.dtype(self.byteorder + _WIDTH_TYPES[kind])
                 if int(np.frombuffer(buf, dtype, 1, at + value_at)[0]) != self.key.imagewidth:
                     return None  # tifffile: "incompatible keyframe"
                 fixed.append((at, at + tag_size))

@@ -52,7 +52,8 @@ _SMALL_FILE_BYTES = 64 << 20
 # A decoded segment larger than this is refused rather than allocated.
 _MAX_SEGMENT_BYTES = 1 << 30
 
-_JPEG_CODECS = frozenset({6, 7, 34892, 33007})
+# TIFF compression codes of JPEG (old-style, new-style, lossy DNG, Aperio's).
+JPEG_CODECS = frozenset({6, 7, 34892, 33007})
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,7 @@ def _same_decoder(page: Any, key: Any) -> bool:
         return True
     if frame_key.hash != key.hash or frame_key.planarconfig != key.planarconfig:
         return False
-    return int(key.compression) not in _JPEG_CODECS or _is_jfif(frame_key) == _is_jfif(key)
+    return int(key.compression) not in JPEG_CODECS or _is_jfif(frame_key) == _is_jfif(key)
 
 
 def _is_jfif(page: Any) -> bool:
@@ -331,7 +332,7 @@ def _chunk_grid(info: SeriesInfo) -> ChunkGrid | None:
     n_pages = int(np.prod(lead_shape, dtype=np.int64))
     if info.frame_segments is not None:  # one file, every page a frame of the key page
         offsets, counts = info.frame_segments
-        if len(offsets) != n_pages or int(key.compression) in _JPEG_CODECS:
+        if len(offsets) != n_pages:
             return None
         tables = _PageTables(
             files=(info.path,),
@@ -347,8 +348,11 @@ def _chunk_grid(info: SeriesInfo) -> ChunkGrid | None:
         tables = found
     for index, (path, stamp) in enumerate(zip(tables.files, tables.stamps, strict=True)):
         mine = tables.page_files == index
-        ends = tables.offsets[mine] + tables.counts[mine]
-        if mine.any() and int(ends.max()) > stamp.size:
+        offsets, counts = tables.offsets[mine], tables.counts[mine]
+        # offset <= size - count: no sum that could overflow int64 on a damaged header
+        if mine.any() and (
+            int(offsets.min()) < 0 or int(counts.min()) < 0 or (offsets > stamp.size - counts).any()
+        ):
             raise ImageFileError(
                 f"{path}: header points to pixel data beyond the end of the file "
                 f"({stamp.size} bytes; truncated?)."
@@ -445,7 +449,7 @@ def _page_tables(info: SeriesInfo, n_pages: int) -> _PageTables | None:
     # pass them to the decoder as tifffile's own reader does.
     decode_kwargs: list[dict[str, Any]] = [{}]
     page_decode = None
-    if int(key.compression) in _JPEG_CODECS:
+    if int(key.compression) in JPEG_CODECS:
         header = getattr(key, "jpegheader", None)
         decode_kwargs = []
         seen: dict[Any, int] = {}
