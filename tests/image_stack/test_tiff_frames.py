@@ -255,3 +255,14 @@ def test_a_shape_claim_of_strings_is_left_to_tifffile(tmp_path: Path) -> None:
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         assert (header.shape, header.tiff_axes) == (tuple(series.shape), series.axes)
+
+
+def test_a_lost_byte_count_table_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "counts.tif"
+    tifffile.imwrite(path, _ZYX, compression="zlib", rowsperstrip=8, metadata={"axes": "ZYX"})
+    at = _frame_entry(path, 5, 279)  # the strip byte counts: a table after the IFD
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<I", raw, at + 8, len(raw) + 4096)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ImageFileError, match=r"counts\.tif: .* byte counts"):
+        TiffHeader.read(path)

@@ -281,6 +281,11 @@ def _check_segments_fit(info: SeriesInfo) -> None:
         offsets, counts = page.dataoffsets, page.databytecounts
         if not offsets:
             continue
+        if len(counts) != len(offsets):
+            raise ImageFileError(
+                f"{Path(page.parent.filehandle.path)}: the header lists {len(offsets)} "
+                f"tile/strip offsets but {len(counts)} byte counts (damaged file?)."
+            )
         size = sizes.get(id(page.parent))
         if size is None:
             size = sizes[id(page.parent)] = _page_file_size(page, info)
