@@ -266,3 +266,22 @@ def test_a_lost_byte_count_table_is_named_as_such(tmp_path: Path) -> None:
     path.write_bytes(bytes(raw))
     with pytest.raises(ImageFileError, match=r"counts\.tif: .* byte counts"):
         TiffHeader.read(path)
+
+
+def test_a_frame_with_another_tag_list_is_left_to_tifffile(tmp_path: Path) -> None:
+    """tifffile ignores the other tags of a frame; the walk, unsure, lets tifffile read it."""
+    path = tmp_path / "tags.tif"
+    tifffile.imwrite(path, _ZYX, compression="zlib", metadata={"axes": "ZYX"})
+    at = _frame_entry(path, 3, 296)  # ResolutionUnit, the frame's last tag
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<H", raw, at, 297)  # now PageNumber: still sorted, another code
+    path.write_bytes(bytes(raw))
+    with tifffile.TiffFile(path) as tif:
+        assert frame_segments(tif, tif.pages.first, len(_ZYX)) is None
+    header = TiffHeader.read(path)
+    assert header.series_count == 1  # tifffile's series detection
+    pixels = header.open_pixels()
+    try:
+        np.testing.assert_array_equal(pixels.read_box((0, 0, 0), _ZYX.shape), tifffile.imread(path))
+    finally:
+        pixels.close()

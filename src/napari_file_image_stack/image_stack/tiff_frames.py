@@ -162,9 +162,11 @@ class _Frames:
         frames = np.frombuffer(b"".join(blocks), np.uint8).reshape(len(blocks), span)
         # Every frame: the first frame's tag count, tag codes (both bytes of each), width,
         # and offsets and byte-counts entries but for their values.
-        codes = (slice(self.tagno_size + i, ifd_end, self.tag_size) for i in (0, 1))
-        same = [slice(0, self.tagno_size), *codes, *(slice(*f) for f in layout.fixed)]
-        if not all((frames[:, part] == frames[0, part]).all() for part in same):
+        tags = np.arange(self.tagno_size, ifd_end, self.tag_size)
+        same = np.concatenate(
+            [np.arange(self.tagno_size), tags, tags + 1, *(np.arange(*f) for f in layout.fixed)]
+        )
+        if not (frames[:, same] == frames[0, same]).all():
             return None
         ends = np.minimum(at + span, size)  # what each block read
         offsets = self._tables(frames, at, ends, layout.offsets_at, layout.offsets_type)
