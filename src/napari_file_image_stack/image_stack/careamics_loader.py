@@ -34,12 +34,10 @@ def training_cache_bytes(header: TiffHeader) -> int:
     values = math.prod(header.shape)
     size = values * header.dtype.itemsize
     grid = header.grid
-    if grid is not None and "Y" in grid.page_axes and "X" in grid.page_axes:
-        rows = grid.page_shape[grid.page_axes.index("Y")]
-        cols = grid.page_shape[grid.page_axes.index("X")]
-        padded_rows = -(-rows // grid.segment_length) * grid.segment_length
-        padded_cols = -(-cols // grid.segment_width) * grid.segment_width
-        size = -(-size * padded_rows * padded_cols // (rows * cols))
+    if grid is not None:  # its pages' axes always hold Y and X
+        padded_rows = grid.segments_down * grid.segment_length
+        padded_cols = grid.segments_across * grid.segment_width
+        size = -(-size * padded_rows * padded_cols // (grid.height * grid.width))
     return min(size, CAREAMICS_BYTES_PER_VALUE * values)
 
 
